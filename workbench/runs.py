@@ -1,0 +1,163 @@
+"""Run directories: what training produces and everything downstream reads.
+
+::
+
+    run/
+      config.json        {"model": HookedTransformerConfig kwargs, "task": {...}, "method": {...},
+                          "train": {...}}
+      model.safetensors  the weights (state_dict of a HookedTransformer)
+      tokenizer.json     the word-level tokenizer
+      metrics.json       evaluation results
+      log.jsonl          one JSON object per logged training step
+      manifest.json      sha256 of each artifact; written last, so a run without it is unfinished
+
+Every file is written atomically. A plain TransformerLens user needs none of this package::
+
+    cfg = json.load(open("run/config.json"))
+    model = HookedTransformer(HookedTransformerConfig(**cfg["model"]))
+    model.load_state_dict(safetensors.torch.load_file("run/model.safetensors"))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+
+from workbench.errors import UserError
+from workbench.io import atomic_write_bytes, atomic_write_json, sha256_file
+from workbench.models import HookedTransformer, build_model
+from workbench.tokenizer import Tokenizer
+
+CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
+METRICS, LOG, MANIFEST = "metrics.json", "log.jsonl", "manifest.json"
+CONFIG_SECTIONS = ("model", "task", "method", "train")
+FORMAT = "latent-workbench/run"
+
+
+@dataclass
+class Run:
+    """A loaded run: the model with its weights, its tokenizer, config and metrics."""
+
+    path: Path
+    model: HookedTransformer
+    tokenizer: Tokenizer
+    config: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str] | None = None
+                 ) -> None:
+    """The model's state_dict as safetensors, written atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=metadata))
+
+
+def save_run(
+    path: str | Path,
+    model: HookedTransformer,
+    tokenizer: Tokenizer,
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write a complete run directory; ``manifest.json`` goes last and marks it complete."""
+    path = Path(path)
+    missing = [s for s in CONFIG_SECTIONS if s not in config]
+    if missing:
+        raise ValueError(f"config lacks sections {missing}")
+    if config["model"].get("d_vocab") != len(tokenizer):
+        raise ValueError("config['model']['d_vocab'] differs from the tokenizer's size")
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(path / TOKENIZER)
+    atomic_write_json(path / CONFIG, config)
+    save_weights(model, path / WEIGHTS)
+    atomic_write_json(path / METRICS, metrics or {})
+    (path / LOG).touch()
+    write_manifest(path)
+    return path
+
+
+def write_manifest(path: Path) -> dict[str, Any]:
+    manifest = {
+        "format": FORMAT,
+        "version": 1,
+        "sha256": {name: sha256_file(path / name) for name in (CONFIG, WEIGHTS, TOKENIZER)},
+    }
+    atomic_write_json(path / MANIFEST, manifest)
+    return manifest
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("missing (not a complete run directory)", file=file) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        line = getattr(e, "lineno", None)
+        raise UserError(f"invalid JSON: {getattr(e, 'msg', e)}", file=file, line=line) from None
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A run's ``config.json``, checked for its sections."""
+    file = Path(path) / CONFIG
+    config = _read_json(file)
+    if not isinstance(config, dict):
+        raise UserError("expected a JSON object", file=file)
+    for section in CONFIG_SECTIONS:
+        if not isinstance(config.get(section), dict):
+            raise UserError("missing section", file=file, field=section)
+    return config
+
+
+def load_run(path: str | Path, device: str = "cpu", *, verify: bool = True) -> Run:
+    """Load a run directory, checking checksums and that tokenizer, config and weights agree."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError("not a run directory", file=path)
+    manifest = _read_json(path / MANIFEST)
+    if verify:
+        for name, digest in manifest.get("sha256", {}).items():
+            if not (path / name).is_file():
+                raise UserError("missing", file=path / name)
+            if sha256_file(path / name) != digest:
+                raise UserError("checksum mismatch with manifest.json: the file is corrupt or "
+                                "was modified", file=path / name)
+    config = read_config(path)
+    tokenizer = Tokenizer.load(path / TOKENIZER)
+    d_vocab = config["model"].get("d_vocab")
+    if d_vocab != len(tokenizer):
+        raise UserError(f"tokenizer has {len(tokenizer)} tokens but the model's d_vocab is "
+                        f"{d_vocab}: they belong to different runs", file=path / TOKENIZER)
+    model = build_model(config["model"], device=device)
+    load_weights(model, path / WEIGHTS)
+    metrics = _read_json(path / METRICS) if (path / METRICS).exists() else {}
+    model.eval()
+    return Run(path, model, tokenizer, config, metrics, manifest)
+
+
+def load_weights(model: torch.nn.Module, file: Path) -> None:
+    """Load safetensors weights into ``model``; any mismatch is a one-line :class:`UserError`."""
+    try:
+        state = safetensors.torch.load_file(str(file), device=str(next(model.parameters()).device))
+    except FileNotFoundError:
+        raise UserError("missing", file=file) from None
+    except (safetensors.SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"not a valid safetensors file: {e}", file=file) from None
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    if missing or extra:
+        raise UserError(
+            f"weights do not match the config: {len(missing)} missing (e.g. {missing[:2]}), "
+            f"{len(extra)} unexpected (e.g. {extra[:2]})", file=file)
+    for k, v in state.items():
+        if v.shape != own[k].shape:
+            raise UserError(f"weights do not match the config: {k} has shape "
+                            f"{tuple(v.shape)}, the config wants {tuple(own[k].shape)}", file=file)
+    model.load_state_dict(state)

@@ -1,0 +1,154 @@
+"""Word-level tokenizer, built deterministically from a task's symbol set.
+
+Text is split into words, numbers, special tokens and single punctuation marks::
+
+    "Every wumpus is a yumpus."  -> ["Every", "wumpus", "is", "a", "yumpus", "."]
+    "<<a+4=7>>"                  -> ["<<", "a", "+", "4", "=", "7", ">>"]
+
+``decode`` inverts ``encode`` on the project's canonical text (words separated by one space,
+``. , ? :`` glued to the word before, ``<<…>>`` written without spaces), so a decoded prediction
+compares equal to the reference string. An unknown word is a :class:`UserError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from workbench.errors import UserError
+from workbench.io import atomic_write_text
+
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+BOT, EOT = "<bot>", "<eot>"  # begin / end of latent thought (Coconut)
+LATENT, PAUSE = "<latent>", "<pause>"
+BLOCK_OPEN, MEMORY, BLOCK_CLOSE = "<b>", "<m>", "</b>"  # RiM memory block: <b> <m>×M </b>
+READOUT = "<r>"  # RiM readout marker
+ANSWER = "<ans>"  # separates the question (and steps) from the answer
+SPECIAL_TOKENS = (
+    PAD, BOS, EOS, BOT, EOT, LATENT, PAUSE, BLOCK_OPEN, MEMORY, BLOCK_CLOSE, READOUT, ANSWER
+)
+
+WORD_PATTERN = re.compile(r"<[a-z/]+>|<<|>>|[A-Za-z_]+|\d+|\S")
+_GLUE_LEFT = {".", ",", "?", ":", ";", "!"}
+FORMAT_VERSION = 1
+
+
+def split_words(text: str) -> list[str]:
+    """The words of ``text`` as the tokenizer sees them."""
+    return WORD_PATTERN.findall(text)
+
+
+def join_words(words: Sequence[str]) -> str:
+    """Inverse of :func:`split_words` on canonical text."""
+    out: list[str] = []
+    inside = False  # inside << >>, words are written without spaces
+    for w in words:
+        if w == ">>":
+            inside = False
+            out.append(w)
+        elif inside or (out and (w in _GLUE_LEFT or out[-1] == "<<")):
+            out.append(w)
+        else:
+            out.append((" " if out else "") + w)
+        if w == "<<":
+            inside = True
+    return "".join(out)
+
+
+class Tokenizer:
+    """Maps words to ids; ids 0..len(SPECIAL_TOKENS)-1 are the special tokens, ``<pad>`` is 0."""
+
+    def __init__(self, words: Iterable[str], *, name: str = "") -> None:
+        symbols = sorted(set(words) - set(SPECIAL_TOKENS))
+        for w in symbols:
+            if split_words(w) != [w]:
+                raise UserError(f"vocabulary entry {w!r} is not a single word")
+        self.vocab: list[str] = list(SPECIAL_TOKENS) + symbols
+        self.index: dict[str, int] = {w: i for i, w in enumerate(self.vocab)}
+        self.name = name
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def for_task(cls, task: str, config: object | None = None) -> Tokenizer:
+        """The deterministic tokenizer of a task (its symbol set plus the special tokens)."""
+        from workbench.tasks import get_task
+
+        t = get_task(task)
+        cfg = config if config is not None else t.presets["paper"]
+        return cls(t.vocabulary(cfg), name=task)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], *, name: str = "") -> Tokenizer:
+        """A tokenizer covering every word of ``texts`` (for published data of open vocabulary)."""
+        words: set[str] = set()
+        for text in texts:
+            words.update(split_words(text))
+        return cls(words, name=name)
+
+    # -- use ------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tokenizer) and self.vocab == other.vocab
+
+    def id(self, token: str) -> int:
+        try:
+            return self.index[token]
+        except KeyError:
+            raise UserError(f"unknown token {token!r}") from None
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``; raises :class:`UserError` on a word outside the vocabulary."""
+        ids = []
+        for w in split_words(text):
+            i = self.index.get(w)
+            if i is None:
+                raise UserError(f"unknown token {w!r} (not in the {self.name or 'run'} vocabulary)")
+            ids.append(i)
+        return ids
+
+    def decode(self, ids: Iterable[int], *, skip_special: bool = False) -> str:
+        words = [self.vocab[int(i)] for i in ids]
+        if skip_special:
+            words = [w for w in words if w not in SPECIAL_TOKENS]
+        return join_words(words)
+
+    @property
+    def pad_id(self) -> int:
+        return self.index[PAD]
+
+    # -- files ----------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(
+            {"format": "latent-workbench/tokenizer", "version": FORMAT_VERSION,
+             "name": self.name, "special_tokens": list(SPECIAL_TOKENS), "vocab": self.vocab},
+            indent=1,
+        )
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_text(path, self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Tokenizer:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError("file not found", file=path) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"not a tokenizer file: {e}", file=path) from None
+        if not isinstance(data, dict) or not isinstance(data.get("vocab"), list):
+            raise UserError("not a tokenizer file", file=path, field="vocab")
+        vocab = data["vocab"]
+        if list(vocab[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
+            raise UserError("special tokens missing or out of order", file=path, field="vocab")
+        if not all(isinstance(w, str) for w in vocab) or len(set(vocab)) != len(vocab):
+            raise UserError("entries must be distinct strings", file=path, field="vocab")
+        tok = cls(vocab[len(SPECIAL_TOKENS):], name=str(data.get("name", "")))
+        if tok.vocab != vocab:
+            raise UserError("vocabulary is not in canonical (sorted) order", file=path,
+                            field="vocab")
+        return tok
