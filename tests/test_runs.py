@@ -63,7 +63,7 @@ def test_truncated_weights_and_mismatched_tokenizer_are_clear_errors(saved_run, 
         load_run(path, verify=False)
     (path / "model.safetensors").write_bytes(weights)
     Tokenizer(["just", "three", "words"]).save(path / "tokenizer.json")
-    with pytest.raises(UserError, match="tokenizer has 15 tokens but the model's d_vocab"):
+    with pytest.raises(UserError, match="tokenizer has 16 tokens but the model's d_vocab"):
         load_run(path, verify=False)
 
 

@@ -81,6 +81,103 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method_option_fields() -> dict[str, list[str]]:
+    """Each method option's name → the methods that have it (flags are shared by name)."""
+    from dataclasses import fields
+
+    from workbench.methods import METHODS
+
+    names: dict[str, list[str]] = {}
+    for name, cls in METHODS.items():
+        for f in fields(cls.Options):
+            names.setdefault(f.name, []).append(name)
+    return names
+
+
+def _add_train_arguments(p: Parser) -> None:
+    from dataclasses import fields
+
+    from train.config import TrainConfig
+    from workbench.methods import METHODS
+
+    p.add_argument("--config", type=Path, default=None,
+                   help="JSON or YAML file of option values (flags given here win)")
+    add_arguments(p, TrainConfig)
+    seen: set[str] = set()
+    for name, cls in METHODS.items():
+        todo = [f for f in fields(cls.Options) if f.name not in seen]
+        if not todo:
+            continue
+        group = p.add_argument_group(f"{name} options")
+        add_arguments(group, cls.Options, skip=tuple(seen))
+        seen.update(f.name for f in todo)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from train.config import TrainConfig
+    from train.loop import train
+    from workbench.methods import METHODS
+
+    cfg = from_namespace(TrainConfig, args)
+    cls = METHODS.get(cfg.method)
+    if cls is None:
+        raise UserError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+    options = {f.name: getattr(args, f.name) for f in fields(cls.Options)}
+    metrics = train(cfg, options)
+    if metrics:
+        _print_metrics(cfg.out, metrics)
+    return 0
+
+
+def _print_metrics(run: str, metrics: dict) -> None:
+    test = metrics.get("test", {})
+    parts = [f"{k}={test[k]:.3f}" if isinstance(test.get(k), float) else f"{k}={test.get(k)}"
+             for k in ("accuracy", "any_block_accuracy", "mean_generated_tokens", "ttft_ms")
+             if k in test]
+    print(f"{run}: test " + " ".join(parts))
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from train.evaluate import evaluate
+    from workbench.io import atomic_write_json
+    from workbench.methods import get_method, tokenize
+    from workbench.runs import load_run
+    from workbench.tasks.loaders import load_file
+
+    run = load_run(args.run, device=args.device)
+    loaded = load_file(args.data)
+    examples = loaded.examples[: args.limit] if args.limit else loaded.examples
+    tokenized = []
+    for i, ex in enumerate(examples):
+        try:
+            tokenized.append(tokenize(ex, run.tokenizer))
+        except UserError as e:
+            raise e.at(file=args.data, line=loaded.lines[i]) from None
+    opts = {k: v for k, v in run.config["method"].items() if k != "name"}
+    method = get_method(run.config["method"]["name"], opts, run.tokenizer)
+    result = evaluate(method, run.model, tokenized, batch_size=args.batch_size,
+                      latency_examples=args.latency_examples, quiet=args.quiet,
+                      keep_predictions=args.predictions)
+    result = {"run": str(args.run), "data": str(args.data), "method": method.name, **result}
+    rows = {k: v for k, v in result.items() if k != "predictions"}
+    from workbench.tasks.summary import format_table
+
+    print(format_table(rows, title=f"{args.run} on {args.data}"))
+    if args.out:
+        atomic_write_json(args.out, result)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from workbench.compare import compare_runs, format_compare
+
+    rows = compare_runs(args.runs, split=args.split)
+    print(json.dumps(rows, indent=2) if args.json else format_compare(rows))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from workbench.demo import DemoConfig, run_demo
 
@@ -125,6 +222,29 @@ def build_parser() -> Parser:
     p.add_argument("--format", choices=[f for f in FORMATS if f != "json"], default="jsonl",
                    help="output format (default: jsonl)")
 
+    p = sub.add_parser("train", help="train a method on a task (a resumable run directory)")
+    _add_train_arguments(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run on a dataset file (accuracy, tokens, latency)")
+    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("--data", type=Path, required=True, help="dataset file (any format)")
+    p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N examples only")
+    p.add_argument("--batch-size", type=int, default=64, help="decoding batch size")
+    p.add_argument("--latency-examples", type=int, default=16,
+                   help="examples timed one at a time for ttft_ms/latency_ms (0: none)")
+    p.add_argument("--predictions", action="store_true", help="include every prediction")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("compare", help="tabulate runs side by side")
+    p.add_argument("runs", type=Path, nargs="+", help="run directories")
+    p.add_argument("--split", default="test", help="which split's metrics (default: test)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_compare)
+
     p = sub.add_parser("models", help="list the model presets and their parameter counts")
     p.add_argument("--task", choices=list(TASKS), default="prosqa",
                    help="task whose vocabulary sizes the embedding (default: prosqa)")
@@ -137,8 +257,34 @@ def build_parser() -> Parser:
     return parser
 
 
+def _apply_config_file(parser: Parser, argv: Sequence[str] | None) -> None:
+    """``lwb train --config FILE``: the file's values become defaults that flags override."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "train" or "--config" not in argv:
+        return
+    i = argv.index("--config")
+    if i + 1 >= len(argv):
+        return
+    from dataclasses import fields
+
+    from train.config import TrainConfig, read_config_file
+
+    values = read_config_file(argv[i + 1])
+    known = {f.name for f in fields(TrainConfig)} | set(_method_option_fields())
+    for key in values:
+        if key not in known:
+            raise UserError(f"unknown option {key!r}", file=argv[i + 1], field=key)
+    train_parser = parser._subparsers._group_actions[0].choices["train"]  # type: ignore
+    train_parser.set_defaults(**values)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    try:
+        _apply_config_file(parser, argv)
+    except UserError as e:
+        print(f"lwb: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()

@@ -26,8 +26,9 @@ LATENT, PAUSE = "<latent>", "<pause>"
 BLOCK_OPEN, MEMORY, BLOCK_CLOSE = "<b>", "<m>", "</b>"  # RiM memory block: <b> <m>×M </b>
 READOUT = "<r>"  # RiM readout marker
 ANSWER = "<ans>"  # separates the question (and steps) from the answer
+SEP = "<sep>"  # ends each written reasoning step (CoT), so generated steps can be segmented
 SPECIAL_TOKENS = (
-    PAD, BOS, EOS, BOT, EOT, LATENT, PAUSE, BLOCK_OPEN, MEMORY, BLOCK_CLOSE, READOUT, ANSWER
+    PAD, BOS, EOS, BOT, EOT, LATENT, PAUSE, BLOCK_OPEN, MEMORY, BLOCK_CLOSE, READOUT, ANSWER, SEP
 )
 
 WORD_PATTERN = re.compile(r"<[a-z/]+>|<<|>>|[A-Za-z_]+|\d+|\S")

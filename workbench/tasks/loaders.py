@@ -226,6 +226,8 @@ class LoadedFile:
     format: str
     examples: list[Example]
     derived_proofs: int
+    lines: list[int]
+    """The line each example starts on."""
 
 
 def load_file(
@@ -246,7 +248,7 @@ def load_file(
             "unrecognised format: expected a JSON array, JSON lines, or iCoT's "
             "'question||steps #### answer' lines", file=path, line=1)
     reader = {"json": _json_records, "jsonl": _jsonl_records, "icot": _icot_records}[fmt]
-    examples, derived = [], 0
+    examples, derived, lines = [], 0, []
     tokenizers: dict[str, Tokenizer] = {}
 
     def tokenizer_for(name: str) -> Tokenizer | None:
@@ -266,9 +268,10 @@ def load_file(
         except UserError as e:
             raise rec.where(e, path, fmt) from None
         examples.append(ex)
+        lines.append(rec.line)
     if not examples:
         raise UserError("no examples", file=path)
-    return LoadedFile(path, fmt, examples, derived)
+    return LoadedFile(path, fmt, examples, derived, lines)
 
 
 def load_examples(path: str | Path, *, task: str | None = None, derive: bool = True,

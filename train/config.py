@@ -1,0 +1,111 @@
+"""The training config: the ``lwb train`` flags and the ``train`` section of a run's config."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    """What to train, on what, for how long."""
+
+    task: str = "chain"
+    """Task whose generated splits are trained on (see `lwb data`)."""
+    preset: str = "demo"
+    """Task preset: tiny, demo or paper."""
+    method: str = "cot"
+    """Method: nocot, cot, pause, coconut or rim."""
+    size: str = "micro"
+    """Model preset: nano, micro, mini or small (see `lwb models`)."""
+    out: str = ""
+    """Run directory to create (or to resume with --resume)."""
+    seed: int = 0
+    """Seed of the model's initialisation, data order and curriculum sampling."""
+    data_seed: int = 0
+    """Seed of the generated data (kept apart so model seeds share one dataset)."""
+    train_data: str | None = None
+    """Train on this file instead of generated data (any format `lwb data` reads)."""
+    valid_data: str | None = None
+    """Validation file (default: generated valid split)."""
+    test_data: str | None = None
+    """Test file (default: generated test split)."""
+    n_train: int | None = None
+    """Use only the first N training examples (default: all)."""
+    n_eval: int | None = None
+    """Evaluate on at most N validation and test examples at the end (default: all)."""
+    steps: int | None = None
+    """Optimizer steps (overrides --epochs)."""
+    epochs: float = 10.0
+    """Passes over the training data (when --steps is not given)."""
+    batch_size: int = 32
+    """Global batch size (split across data-parallel workers)."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW)."""
+    min_lr_ratio: float = 0.1
+    """The cosine schedule decays to lr · min_lr_ratio."""
+    warmup_steps: int = 50
+    """Linear warm-up steps at the start of each schedule (a stage reset restarts it)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Clip the gradient norm to this (0: no clipping)."""
+    eval_every: int = 0
+    """Validate every N steps (0: about ten times per run)."""
+    eval_examples: int = 128
+    """Validation examples used at each periodic validation."""
+    checkpoint_every: int = 0
+    """Checkpoint every N steps (0: at each validation); a run is always resumable."""
+    log_every: int = 10
+    """Log loss, learning rate and throughput every N steps."""
+    device: str = "cpu"
+    """cpu or cuda."""
+    compile: bool = False
+    """torch.compile the model (helps on GPU; on CPU measure with benchmarks/)."""
+    threads: int | None = None
+    """torch CPU threads (default: torch's choice)."""
+    quiet: bool = False
+    """No progress bar."""
+    resume: bool = False
+    """Continue the run in --out from its last checkpoint."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: Fields that may differ between a run and its resumption.
+RESUMABLE_FIELDS = {"resume", "quiet", "threads", "device", "compile"}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A ``--config`` file: JSON or YAML mapping of flag names (dashes or underscores)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found", file=path) from None
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", file=path,
+                            line=mark.line + 1 if mark else None) from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"invalid JSON: {e.msg}", file=path, line=e.lineno) from None
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping of option names to values", file=path)
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def known_fields(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}

@@ -1,0 +1,294 @@
+"""The training loop: AdamW, warm-up and cosine schedule per curriculum segment, clipping,
+periodic validation, atomic checkpoints, exact resumption, NaN detection, data parallelism.
+
+Everything random is derived from the seed and the step (data order from (seed, epoch), stage
+mixing from (seed, step, example)), so a run resumed from a checkpoint takes exactly the steps an
+uninterrupted run would have taken and ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from train import checkpoint
+from train.config import RESUMABLE_FIELDS, TrainConfig
+from train.data import load_split, tokenize_split
+from train.distributed import World, barrier, setup, sum_gradients, sum_scalar, teardown
+from train.evaluate import evaluate
+from workbench.errors import UserError
+from workbench.io import append_jsonl, atomic_write_json, atomic_write_text
+from workbench.methods import Method, Tokenized, get_method
+from workbench.methods.base import Stage, collate
+from workbench.models import build_model, count_parameters, model_config
+from workbench.runs import (
+    CONFIG,
+    LOG,
+    METRICS,
+    TOKENIZER,
+    WEIGHTS,
+    read_config,
+    save_weights,
+    write_manifest,
+)
+from workbench.tasks.base import SPLITS
+from workbench.tokenizer import Tokenizer
+
+CTX_SLACK = 8
+
+
+def stage_at(stages: list[Stage], step: int) -> Stage:
+    for s in stages:
+        if s.start <= step < s.end:
+            return s
+    return stages[-1]
+
+
+def learning_rate(cfg: TrainConfig, stages: list[Stage], step: int, total: int) -> float:
+    """Linear warm-up then cosine decay, restarting at every stage that resets the optimizer."""
+    resets = [s.start for s in stages if s.reset]
+    seg_start = max([0, *[r for r in resets if r <= step]])
+    seg_end = min([total, *[r for r in resets if r > step]])
+    t = step - seg_start
+    if t < cfg.warmup_steps:
+        return cfg.lr * (t + 1) / cfg.warmup_steps
+    span = max(1, seg_end - seg_start - cfg.warmup_steps)
+    progress = min(1.0, (t - cfg.warmup_steps) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    other = [p for n, p in model.named_parameters() if p.ndim < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0}],
+        lr=cfg.lr, betas=(0.9, 0.98))
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    order = list(range(n))
+    random.Random(f"order/{seed}/{epoch}").shuffle(order)
+    return order
+
+
+def build_config(cfg: TrainConfig, method: Method, tok: Tokenizer, n_ctx: int,
+                 sizes: dict[str, int]) -> dict[str, Any]:
+    return {
+        "model": model_config(cfg.size, len(tok), n_ctx, cfg.seed),
+        "task": {"name": cfg.task, "preset": cfg.preset, "data_seed": cfg.data_seed,
+                 "sizes": sizes, "files": {s: getattr(cfg, f"{s}_data") for s in SPLITS}},
+        "method": {"name": method.name, **asdict(method.options)},
+        "train": cfg.to_dict(),
+    }
+
+
+def check_same_run(saved: dict[str, Any], new: dict[str, Any], path: Path) -> None:
+    """A resumed run must be the same run: every setting but the harmless ones agrees."""
+    for section in ("model", "task", "method", "train"):
+        a, b = saved.get(section, {}), new[section]
+        for key in sorted(set(a) | set(b)):
+            if section == "train" and key in RESUMABLE_FIELDS:
+                continue
+            if a.get(key) != b.get(key):
+                raise UserError(
+                    f"--resume with a different setting: {section}.{key} was {a.get(key)!r}, "
+                    f"now {b.get(key)!r}", file=path / CONFIG)
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by the kill
+    atomic_write_text(path, "".join(f"{x}\n" for x in keep))
+
+
+class Trainer:
+    """One training run (see :func:`train`)."""
+
+    def __init__(self, cfg: TrainConfig, method_options: dict[str, Any] | None = None) -> None:
+        if not cfg.out:
+            raise UserError("--out is required (the run directory to create)", field="out")
+        self.cfg = cfg
+        self.world: World = setup(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.out = Path(cfg.out)
+        self.tok = Tokenizer.for_task(cfg.task)
+        raw = {s: load_split(cfg, s) for s in SPLITS}
+        self.data: dict[str, list[Tokenized]] = {
+            s: tokenize_split(raw[s], self.tok, getattr(cfg, f"{s}_data") or f"{s} split")
+            for s in SPLITS}
+        self.method = get_method(cfg.method, method_options, self.tok)
+        if hasattr(self.method, "resolve"):
+            self.method.resolve(self.data["train"])
+        n_ctx = max(self.method.max_length(e) for s in SPLITS for e in self.data[s]) + CTX_SLACK
+        sizes = {s: len(v) for s, v in self.data.items()}
+        self.config = build_config(cfg, self.method, self.tok, n_ctx, sizes)
+        self.model = build_model(self.config["model"], device=cfg.device)
+        n = len(self.data["train"])
+        self.steps_per_epoch = max(1, n // cfg.batch_size)
+        self.total = cfg.steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
+        self.stages = self.method.stages(self.total, self.steps_per_epoch)
+        self.eval_every = cfg.eval_every or max(1, self.total // 10)
+        self.ckpt_every = cfg.checkpoint_every or self.eval_every
+
+    # -- set-up and resumption -------------------------------------------------------------------
+    def prepare_run_dir(self) -> int:
+        """Create the run directory, or check and resume it; returns the first step to take."""
+        cfg, out = self.cfg, self.out
+        exists = (out / CONFIG).exists()
+        if exists and not cfg.resume:
+            raise UserError("run directory already exists; pass --resume to continue it or "
+                            "choose another --out", file=out)
+        if cfg.resume and not exists:
+            raise UserError("nothing to resume: no config.json", file=out)
+        if exists:
+            check_same_run(read_config(out), self.config, out)
+        elif self.world.main:
+            out.mkdir(parents=True, exist_ok=True)
+            self.tok.save(out / TOKENIZER)
+            atomic_write_json(out / CONFIG, self.config)
+            atomic_write_text(out / LOG, "")
+        barrier(self.world)
+        return 0
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        cfg, world, model = self.cfg, self.world, self.model
+        start = self.prepare_run_dir()
+        optimizer = make_optimizer(model, cfg)
+        state: dict[str, Any] = {"elapsed_s": 0.0, "tokens": 0}
+        ck = checkpoint.latest(self.out)
+        if ck is not None:
+            state = checkpoint.restore(ck, model, optimizer)
+            start = int(state["step"])
+            if world.main:
+                truncate_log(self.out / LOG, start)
+        if start >= self.total and (self.out / METRICS).exists():
+            return json.loads((self.out / METRICS).read_text())
+        model.train()
+        last_good = start if ck is not None else None
+        bar = tqdm(total=self.total, initial=start, desc=f"{cfg.method} on {cfg.task}",
+                   unit="step", disable=cfg.quiet or not world.main)
+        t_run, tokens_window, t_window = time.perf_counter(), 0, time.perf_counter()
+        elapsed0 = float(state.get("elapsed_s", 0.0))
+        loss_value = math.nan
+        for step in range(start, self.total):
+            stage = stage_at(self.stages, step)
+            if stage.reset and step == stage.start:
+                optimizer = make_optimizer(model, cfg)
+            lr = learning_rate(cfg, self.stages, step, self.total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_value, n_tokens = self.train_step(step, stage, optimizer)
+            if not math.isfinite(loss_value):
+                bar.close()
+                where = (f"the last good checkpoint (step {last_good}) is kept in "
+                         f"{self.out / checkpoint.DIR}" if last_good is not None
+                         else "no checkpoint was written yet")
+                raise UserError(f"loss became {loss_value} at step {step}; training stopped and "
+                                f"{where}; try a lower --lr")
+            tokens_window += n_tokens
+            state["tokens"] = int(state.get("tokens", 0)) + n_tokens
+            done = step + 1
+            bar.update(1)
+            if done % cfg.log_every == 0 or done == self.total:
+                now = time.perf_counter()
+                rate = tokens_window / max(now - t_window, 1e-9)
+                tokens_window, t_window = 0, now
+                bar.set_postfix(loss=f"{loss_value:.3f}", stage=stage.index, tok_s=f"{rate:.0f}")
+                self.log({"step": done, "stage": stage.index, "loss": loss_value, "lr": lr,
+                          "tokens_per_s": rate,
+                          "elapsed_s": elapsed0 + now - t_run})
+            at_stage_end = done == stage.end
+            if done % self.eval_every == 0 or done == self.total or at_stage_end:
+                if world.main and done < self.total:
+                    acc = self.validate()
+                    self.log({"step": done, "stage": stage.index, "valid_accuracy": acc,
+                              "elapsed_s": elapsed0 + time.perf_counter() - t_run})
+                    bar.set_postfix(loss=f"{loss_value:.3f}", stage=stage.index, val=f"{acc:.2f}")
+            if done % self.ckpt_every == 0 or at_stage_end or done == self.total:
+                state["elapsed_s"] = elapsed0 + time.perf_counter() - t_run
+                state["stage"] = stage.index
+                if world.main:
+                    checkpoint.save(self.out, done, model, optimizer, state)
+                last_good = done
+                barrier(world)
+        bar.close()
+        train_seconds = elapsed0 + time.perf_counter() - t_run
+        metrics: dict[str, Any] = {}
+        if world.main:
+            metrics = self.finish(train_seconds, int(state.get("tokens", 0)), loss_value)
+        barrier(world)
+        teardown(world)
+        return metrics
+
+    def train_step(self, step: int, stage: Stage, optimizer: torch.optim.Optimizer
+                   ) -> tuple[float, int]:
+        cfg, world, model = self.cfg, self.world, self.model
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        order = epoch_order(len(self.data["train"]), cfg.seed, epoch)
+        ids = order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size][world.rank::world.size]
+        items = [self.method.encode(self.data["train"][i], stage, step,
+                                    random.Random(f"mix/{cfg.seed}/{step}/{i}")) for i in ids]
+        batch = collate(items, self.tok.pad_id, cfg.device)
+        loss = self.method.loss_sum(model, batch) / cfg.batch_size
+        loss.backward()
+        sum_gradients(model, world)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        loss_value = sum_scalar(float(loss.detach()), world)
+        if math.isfinite(loss_value):
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        n_tokens = int(sum_scalar(float(batch.layout.real.sum()), world))
+        return loss_value, n_tokens
+
+    def validate(self) -> float:
+        subset = self.data["valid"][: self.cfg.eval_examples]
+        result = evaluate(self.method, self.model, subset, latency_examples=0)
+        self.model.train()
+        return float(result["accuracy"])
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.world.main:
+            append_jsonl(self.out / LOG, record)
+
+    def finish(self, seconds: float, tokens: int, final_loss: float) -> dict[str, Any]:
+        """Final weights, evaluation on valid and test, metrics.json, manifest.json."""
+        save_weights(self.model, self.out / WEIGHTS)
+        n_eval = self.cfg.n_eval
+        metrics: dict[str, Any] = {
+            "parameters": count_parameters(self.model),
+            "train": {"steps": self.total, "seconds": seconds, "tokens": tokens,
+                      "tokens_per_s": tokens / max(seconds, 1e-9), "final_loss": final_loss,
+                      "steps_per_epoch": self.steps_per_epoch,
+                      "stages": [asdict(s) for s in self.stages]},
+        }
+        for split in ("valid", "test"):
+            examples = self.data[split][:n_eval] if n_eval else self.data[split]
+            metrics[split] = evaluate(self.method, self.model, examples, quiet=self.cfg.quiet)
+        atomic_write_json(self.out / METRICS, metrics)
+        write_manifest(self.out)
+        return metrics
+
+
+def train(cfg: TrainConfig, method_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (or resume) the run ``cfg.out``; returns its metrics."""
+    return Trainer(cfg, method_options).run()

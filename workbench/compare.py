@@ -1,0 +1,50 @@
+"""``lwb compare``: runs side by side (task, method, size, seed, accuracy, tokens, latency)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import UserError
+from workbench.runs import METRICS, read_config
+
+COLUMNS = ("run", "task", "method", "size", "seed", "parameters", "accuracy",
+           "any_block_accuracy", "mean_generated_tokens", "mean_latent_steps", "ttft_ms",
+           "train_seconds")
+
+
+def run_row(path: Path, split: str = "test") -> dict[str, Any]:
+    config = read_config(path)
+    metrics_file = path / METRICS
+    if not metrics_file.exists():
+        raise UserError("no metrics.json: the run has not finished", file=path)
+    try:
+        metrics = json.loads(metrics_file.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"invalid JSON: {e.msg}", file=metrics_file, line=e.lineno) from None
+    result = metrics.get(split, {})
+    return {
+        "run": str(path), "task": f"{config['task'].get('name')}/{config['task'].get('preset')}",
+        "method": config["method"].get("name"), "size": config["train"].get("size"),
+        "seed": config["train"].get("seed"), "parameters": metrics.get("parameters"),
+        "accuracy": result.get("accuracy"), "any_block_accuracy": result.get("any_block_accuracy"),
+        "mean_generated_tokens": result.get("mean_generated_tokens"),
+        "mean_latent_steps": result.get("mean_latent_steps"), "ttft_ms": result.get("ttft_ms"),
+        "train_seconds": metrics.get("train", {}).get("seconds"), "n": result.get("n"),
+    }
+
+
+def compare_runs(paths: list[Path], split: str = "test") -> list[dict[str, Any]]:
+    return [run_row(Path(p), split) for p in paths]
+
+
+def format_compare(rows: list[dict[str, Any]]) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    table = [list(COLUMNS)] + [[cell(r.get(c)) for c in COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in table)

@@ -1,0 +1,296 @@
+"""What every method shares: encoded sequences, batching, the loss, greedy decoding.
+
+A method turns an example into an :class:`Encoded` sequence for training (tokens, loss weights,
+positions, levels, readout flags, thought placeholders) and into a prompt for inference, and
+says which curriculum stages it trains through. Everything runs through
+:func:`workbench.rollout.forward`, so one attention rule serves every method.
+
+Loss: for each example, ``Σ_segments w_seg · mean CE over the segment's tokens``; a batch's loss
+is the sum over its examples divided by the global batch size (so data-parallel shards add up
+to exactly the single-process loss). Per-token weights are ``w_seg / len(seg)``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from workbench.models import HookedTransformer
+from workbench.rollout import Layout, Rollout, forward
+from workbench.tasks.base import Example
+from workbench.tokenizer import ANSWER, BOS, EOS, SEP, Tokenizer
+
+
+@dataclass
+class Tokenized:
+    """An example with its parts already encoded."""
+
+    question: list[int]
+    steps: list[list[int]]
+    answer: list[int]
+    example: Example
+
+
+def tokenize(example: Example, tok: Tokenizer) -> Tokenized:
+    return Tokenized(tok.encode(example["question"]), [tok.encode(s) for s in example["steps"]],
+                     tok.encode(example["answer"]), example)
+
+
+@dataclass
+class Encoded:
+    """One sequence with its structure; lists of equal length."""
+
+    tokens: list[int]
+    weights: list[float]
+    """Loss weight for predicting ``tokens[i]`` (from position ``i - 1``); 0 = no loss."""
+    pos: list[int] | None = None
+    level: list[int] | None = None
+    readout: list[bool] | None = None
+    latent: list[bool] | None = None
+    """Coconut: the input embedding here is the previous position's final hidden state."""
+    align: int = 0
+    """Index lined up across a batch (padding goes on the left of it, then on the right)."""
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+class Builder:
+    """Appends segments to an :class:`Encoded`, keeping positions and structure in step."""
+
+    def __init__(self) -> None:
+        self.e = Encoded([], [], [], [], [], [])
+
+    def add(self, ids: Sequence[int], *, weight: float = 0.0, level: int = 0,
+            readout: bool = False, latent: bool = False, pos: int | None = None,
+            loss_from: int = 0) -> Builder:
+        """Append ``ids``; ``weight`` is spread over ``ids[loss_from:]`` (a segment's mean CE)."""
+        e = self.e
+        start = (e.pos[-1] + 1 if e.pos else 0) if pos is None else pos
+        n_loss = len(ids) - loss_from
+        for i, t in enumerate(ids):
+            e.tokens.append(t)
+            e.weights.append(weight / n_loss if weight and i >= loss_from else 0.0)
+            e.pos.append(start + i)
+            e.level.append(level)
+            e.readout.append(readout)
+            e.latent.append(latent)
+        return self
+
+    def mark_align(self) -> Builder:
+        self.e.align = len(self.e.tokens)
+        return self
+
+    def done(self) -> Encoded:
+        return self.e
+
+
+@dataclass
+class Batch:
+    layout: Layout
+    weights: Tensor
+    latent: Tensor
+
+    def __len__(self) -> int:
+        return self.layout.shape[0]
+
+
+def collate(items: Sequence[Encoded], pad_id: int, device: str | torch.device = "cpu") -> Batch:
+    """Pad to one rectangle: ``align`` indices line up, the rest pads on the right."""
+    front = max(e.align for e in items)
+    width = max(front - e.align + len(e) for e in items)
+    b = len(items)
+    tokens = torch.full((b, width), pad_id, dtype=torch.long)
+    pos = torch.zeros((b, width), dtype=torch.long)
+    level = torch.zeros((b, width), dtype=torch.long)
+    readout = torch.zeros((b, width), dtype=torch.bool)
+    real = torch.zeros((b, width), dtype=torch.bool)
+    latent = torch.zeros((b, width), dtype=torch.bool)
+    weights = torch.zeros((b, width))
+    for i, e in enumerate(items):
+        s = front - e.align
+        sl = slice(s, s + len(e))
+        tokens[i, sl] = torch.tensor(e.tokens)
+        pos[i, sl] = torch.tensor(e.pos if e.pos is not None else range(len(e)))
+        if e.level:
+            level[i, sl] = torch.tensor(e.level)
+        if e.readout:
+            readout[i, sl] = torch.tensor(e.readout)
+        if e.latent:
+            latent[i, sl] = torch.tensor(e.latent)
+        weights[i, sl] = torch.tensor(e.weights)
+        real[i, sl] = True
+    layout = Layout(tokens.to(device), pos.to(device), level.to(device), readout.to(device),
+                    real.to(device))
+    return Batch(layout, weights.to(device), latent.to(device))
+
+
+def weighted_loss_sum(logits: Tensor, batch: Batch) -> Tensor:
+    """``Σ_examples Σ_tokens weight · CE`` for next-token prediction."""
+    target = batch.layout.tokens[:, 1:]
+    w = batch.weights[:, 1:]
+    ce = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten(),
+                         reduction="none").view_as(target)
+    return (ce * w).sum()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A curriculum stage: steps ``[start, end)``; ``reset`` restarts optimizer and schedule."""
+
+    index: int
+    name: str
+    start: int
+    end: int
+    reset: bool = False
+
+
+@dataclass
+class Prediction:
+    """What a model produced for one example."""
+
+    answer: str
+    generated_tokens: int
+    """Tokens emitted before the answer ends (steps, markers and answer; not the final <eos>)."""
+    latent_steps: int
+    ttft_s: float
+    """Seconds from the start of the batch to this example's first answer token."""
+    latency_s: float
+    """Seconds from the start of the batch to the end of this example's answer."""
+    text: str = ""
+    """Everything emitted, decoded (for inspection)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method:
+    """A training and inference recipe. Subclasses set ``name`` and ``Options``."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type]
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: Any, tokenizer: Tokenizer) -> None:
+        self.options = options
+        self.tok = tokenizer
+        self.bos, self.eos, self.ans = tokenizer.id(BOS), tokenizer.id(EOS), tokenizer.id(ANSWER)
+        self.sep = tokenizer.id(SEP)
+
+    # -- curriculum ------------------------------------------------------------------------------
+    def stages(self, total_steps: int, steps_per_epoch: int) -> list[Stage]:
+        return [Stage(0, "train", 0, total_steps)]
+
+    # -- training --------------------------------------------------------------------------------
+    def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
+        raise NotImplementedError
+
+    def loss_sum(self, model: HookedTransformer, batch: Batch) -> Tensor:
+        logits, _ = forward(model, batch.layout)
+        return weighted_loss_sum(logits, batch)
+
+    # -- inference -------------------------------------------------------------------------------
+    def prompt(self, ex: Tokenized) -> Encoded:
+        """The inference input; decoding continues from its last position."""
+        raise NotImplementedError
+
+    #: Whether the first decoded token is already part of the answer (else it opens after <ans>).
+    answer_in_prompt: ClassVar[bool] = True
+
+    def latent_steps(self, ex: Tokenized) -> int:
+        return 0
+
+    def max_length(self, ex: Tokenized) -> int:
+        """Longest sequence this method builds for ``ex`` (sizes ``n_ctx``)."""
+        raise NotImplementedError
+
+    def prefill(self, model: HookedTransformer, batch: Batch) -> tuple[Rollout, Tensor]:
+        """Run the prompt; returns the rollout and the logits at its last position."""
+        roll = Rollout(model, len(batch), batch.layout.tokens.device)
+        logits, _ = roll.run(batch.layout)
+        return roll, logits[:, -1]
+
+    @torch.no_grad()
+    def generate(self, model: HookedTransformer, examples: Sequence[Tokenized],
+                 max_new: int = 64, **kwargs: Any) -> list[Prediction]:
+        device = next(model.parameters()).device
+        t0 = time.perf_counter()
+        batch = collate([self.prompt(e) for e in examples], self.tok.pad_id, device)
+        roll, last = self.prefill(model, batch)
+        out = greedy(self, roll, last, batch.layout.pos[:, -1] + 1, max_new, t0,
+                     answer_open=self.answer_in_prompt)
+        return [
+            Prediction(answer=o.answer, generated_tokens=o.generated, text=o.text,
+                       latent_steps=self.latent_steps(e), ttft_s=o.ttft, latency_s=o.latency)
+            for o, e in zip(out, examples)
+        ]
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def steps_with_separators(self, steps: Sequence[list[int]]) -> list[int]:
+        return [t for s in steps for t in (*s, self.sep)]
+
+
+@dataclass
+class Decoded:
+    tokens: list[int]
+    answer: str
+    text: str
+    generated: int
+    ttft: float
+    latency: float
+
+
+def greedy(method: Method, roll: Rollout, last_logits: Tensor, next_pos: Tensor, max_new: int,
+           t0: float, *, answer_open: bool, level: Tensor | None = None,
+           readout: bool = False) -> list[Decoded]:
+    """Greedy decoding with the KV cache until every row has emitted ``<eos>``.
+
+    The answer is what follows ``<ans>`` (or everything, when ``answer_open``) up to ``<eos>``.
+    """
+    model, tok = roll.model, method.tok
+    n = last_logits.shape[0]
+    dev = last_logits.device
+    emitted: list[list[int]] = [[] for _ in range(n)]
+    answer_start: list[int | None] = [0 if answer_open else None] * n
+    ttft = [math.nan] * n
+    end = [math.nan] * n
+    done = [False] * n
+    level_t = level if level is not None else torch.zeros(n, dtype=torch.long, device=dev)
+    nxt = last_logits.argmax(-1)
+    pos = next_pos.clone()
+    for _ in range(max_new):
+        now = time.perf_counter() - t0
+        for i, t in enumerate(nxt.tolist()):
+            if done[i]:
+                continue
+            if answer_start[i] is not None and math.isnan(ttft[i]):
+                ttft[i] = now
+            emitted[i].append(t)
+            if t == method.eos:
+                done[i], end[i] = True, now
+            elif t == method.ans and answer_start[i] is None:
+                answer_start[i] = len(emitted[i])
+        if all(done) or roll.length + 1 > model.cfg.n_ctx or int(pos.max()) >= model.cfg.n_ctx:
+            break
+        ones = torch.ones((n, 1), dtype=torch.bool, device=dev)
+        step = Layout(nxt[:, None], pos[:, None], level_t[:, None], ones & readout, ones)
+        logits, _ = roll.run(step)
+        nxt = logits[:, -1].argmax(-1)
+        pos = pos + 1
+    now = time.perf_counter() - t0
+    out = []
+    for i in range(n):
+        toks = emitted[i]
+        body = toks[: toks.index(method.eos)] if method.eos in toks else toks
+        start = answer_start[i]
+        answer = tok.decode(body[start:]) if start is not None else ""
+        out.append(Decoded(toks, answer, tok.decode(toks), len(body),
+                           ttft[i] if not math.isnan(ttft[i]) else now,
+                           end[i] if not math.isnan(end[i]) else now))
+    return out

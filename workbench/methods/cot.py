@@ -1,0 +1,30 @@
+"""CoT: question → written reasoning steps (each ended by ``<sep>``) → ``<ans>`` answer."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from workbench.methods.base import Builder, Encoded, Method, Stage, Tokenized
+
+
+@dataclass(frozen=True)
+class CoTOptions:
+    """CoT has no options."""
+
+
+class CoT(Method):
+    name = "cot"
+    Options = CoTOptions
+    description = "question → steps → answer"
+    answer_in_prompt = False
+
+    def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
+        rest = [*self.steps_with_separators(ex.steps), self.ans, *ex.answer, self.eos]
+        return Builder().add([self.bos, *ex.question]).add(rest, weight=1.0).done()
+
+    def prompt(self, ex: Tokenized) -> Encoded:
+        return Builder().add([self.bos, *ex.question]).mark_align().done()
+
+    def max_length(self, ex: Tokenized) -> int:
+        return len(ex.question) + sum(len(s) + 1 for s in ex.steps) + len(ex.answer) + 3

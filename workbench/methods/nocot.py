@@ -1,0 +1,29 @@
+"""no-CoT: question → answer, the direct-answering baseline."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from workbench.methods.base import Builder, Encoded, Method, Stage, Tokenized
+
+
+@dataclass(frozen=True)
+class NoCoTOptions:
+    """no-CoT has no options."""
+
+
+class NoCoT(Method):
+    name = "nocot"
+    Options = NoCoTOptions
+    description = "question → answer"
+
+    def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
+        return (Builder().add([self.bos, *ex.question, self.ans])
+                .add([*ex.answer, self.eos], weight=1.0).done())
+
+    def prompt(self, ex: Tokenized) -> Encoded:
+        return Builder().add([self.bos, *ex.question, self.ans]).mark_align().done()
+
+    def max_length(self, ex: Tokenized) -> int:
+        return len(ex.question) + len(ex.answer) + 3

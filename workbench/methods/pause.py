@@ -1,0 +1,38 @@
+"""Pause tokens: question → ``<pause>``×n → answer (extra computation without content)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from workbench.methods.base import Builder, Encoded, Method, Stage, Tokenized
+from workbench.tokenizer import PAUSE
+
+
+@dataclass(frozen=True)
+class PauseOptions:
+    """How many pause tokens sit between question and answer."""
+
+    pauses: int = 6
+    """Number of <pause> tokens (each is a latent step)."""
+
+
+class Pause(Method):
+    name = "pause"
+    Options = PauseOptions
+    description = "question → <pause>×n → answer"
+
+    def _head(self, ex: Tokenized) -> list[int]:
+        return [self.bos, *ex.question, *[self.tok.id(PAUSE)] * self.options.pauses, self.ans]
+
+    def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
+        return Builder().add(self._head(ex)).add([*ex.answer, self.eos], weight=1.0).done()
+
+    def prompt(self, ex: Tokenized) -> Encoded:
+        return Builder().add(self._head(ex)).mark_align().done()
+
+    def latent_steps(self, ex: Tokenized) -> int:
+        return self.options.pauses
+
+    def max_length(self, ex: Tokenized) -> int:
+        return len(ex.question) + self.options.pauses + len(ex.answer) + 3
