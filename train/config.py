@@ -38,13 +38,15 @@ class TrainConfig:
     """Use only the first N training examples (default: all)."""
     n_eval: int | None = None
     """Evaluate on at most N validation and test examples at the end (default: all)."""
+    n_ctx: int | None = None
+    """Model context length (default: the longest sequence of the data, plus 8)."""
     steps: int | None = None
     """Optimizer steps (overrides --epochs)."""
-    epochs: float = 10.0
+    epochs: float = 8.0
     """Passes over the training data (when --steps is not given)."""
-    batch_size: int = 32
+    batch_size: int = 16
     """Global batch size (split across data-parallel workers)."""
-    lr: float = 1e-3
+    lr: float = 2e-3
     """Peak learning rate (AdamW)."""
     min_lr_ratio: float = 0.1
     """The cosine schedule decays to lr · min_lr_ratio."""
@@ -58,6 +60,8 @@ class TrainConfig:
     """Validate every N steps (0: about ten times per run)."""
     eval_examples: int = 128
     """Validation examples used at each periodic validation."""
+    latency_examples: int = 16
+    """Examples timed one at a time (batch 1) in the final evaluation."""
     checkpoint_every: int = 0
     """Checkpoint every N steps (0: at each validation); a run is always resumable."""
     log_every: int = 10

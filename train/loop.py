@@ -137,7 +137,11 @@ class Trainer:
         self.method = get_method(cfg.method, method_options, self.tok)
         if hasattr(self.method, "resolve"):
             self.method.resolve(self.data["train"])
-        n_ctx = max(self.method.max_length(e) for s in SPLITS for e in self.data[s]) + CTX_SLACK
+        longest = max(self.method.max_length(e) for s in SPLITS for e in self.data[s])
+        n_ctx = cfg.n_ctx or longest + CTX_SLACK
+        if n_ctx < longest:
+            raise UserError(f"--n-ctx {n_ctx} is shorter than the longest sequence ({longest})",
+                            field="n_ctx")
         sizes = {s: len(v) for s, v in self.data.items()}
         self.config = build_config(cfg, self.method, self.tok, n_ctx, sizes)
         self.model = build_model(self.config["model"], device=cfg.device)
@@ -283,7 +287,8 @@ class Trainer:
         }
         for split in ("valid", "test"):
             examples = self.data[split][:n_eval] if n_eval else self.data[split]
-            metrics[split] = evaluate(self.method, self.model, examples, quiet=self.cfg.quiet)
+            metrics[split] = evaluate(self.method, self.model, examples, quiet=self.cfg.quiet,
+                                      latency_examples=self.cfg.latency_examples)
         atomic_write_json(self.out / METRICS, metrics)
         write_manifest(self.out)
         return metrics

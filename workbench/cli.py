@@ -149,14 +149,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     run = load_run(args.run, device=args.device)
     loaded = load_file(args.data)
     examples = loaded.examples[: args.limit] if args.limit else loaded.examples
+    opts = {k: v for k, v in run.config["method"].items() if k != "name"}
+    method = get_method(run.config["method"]["name"], opts, run.tokenizer)
     tokenized = []
     for i, ex in enumerate(examples):
         try:
             tokenized.append(tokenize(ex, run.tokenizer))
+            need = len(method.prompt(tokenized[-1]))
+            if need >= run.model.cfg.n_ctx:
+                raise UserError(f"the prompt needs {need} positions but the model's context "
+                                f"is {run.model.cfg.n_ctx} (train with a larger --n-ctx)")
         except UserError as e:
             raise e.at(file=args.data, line=loaded.lines[i]) from None
-    opts = {k: v for k, v in run.config["method"].items() if k != "name"}
-    method = get_method(run.config["method"]["name"], opts, run.tokenizer)
     result = evaluate(method, run.model, tokenized, batch_size=args.batch_size,
                       latency_examples=args.latency_examples, quiet=args.quiet,
                       keep_predictions=args.predictions)

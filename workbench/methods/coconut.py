@@ -42,7 +42,7 @@ class CoconutOptions:
 
     thoughts_per_step: int = 1
     """c: continuous thoughts that replace one reasoning step."""
-    epochs_per_stage: float = 3.0
+    epochs_per_stage: float = 1.0
     """Epochs spent at each stage before the next step is replaced by thoughts."""
     max_latent_stage: int | None = None
     """Last stage (steps replaced); default: the most steps of any training example."""
