@@ -69,7 +69,7 @@ class TrainConfig:
     device: str = "cpu"
     """cpu or cuda."""
     compile: bool = False
-    """torch.compile the model (helps on GPU; on CPU measure with benchmarks/)."""
+    """torch.compile each block's MLP (attention keeps its mask hook, so it stays eager)."""
     threads: int | None = None
     """torch CPU threads (default: torch's choice)."""
     quiet: bool = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,8 @@ def evaluate(method: Method, model: HookedTransformer, examples: Sequence[Tokeni
         "ttft_ms_batched": 1000 * _mean([p.ttft_s for p in preds]),
         "latency_ms_batched": 1000 * _mean([p.latency_s for p in preds]),
         "batch_size": batch_size,
+        "majority_baseline": max(Counter(e.example["answer"] for e in examples).values())
+        / len(examples),
     }
     if preds and "readouts" in preds[0].extra:
         answers = [p.extra["readouts"] for p in preds]

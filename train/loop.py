@@ -145,6 +145,9 @@ class Trainer:
         sizes = {s: len(v) for s, v in self.data.items()}
         self.config = build_config(cfg, self.method, self.tok, n_ctx, sizes)
         self.model = build_model(self.config["model"], device=cfg.device)
+        if cfg.compile:
+            for block in self.model.blocks:  # in place: state_dict keys are unchanged
+                block.mlp.compile()
         n = len(self.data["train"])
         self.steps_per_epoch = max(1, n // cfg.batch_size)
         self.total = cfg.steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))

@@ -182,6 +182,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_results(args: argparse.Namespace) -> int:
+    from analyses.results import results
+
+    results(args.runs, args.out, args.notes)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from workbench.demo import DemoConfig, run_demo
 
@@ -248,6 +256,13 @@ def build_parser() -> Parser:
     p.add_argument("--split", default="test", help="which split's metrics (default: test)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("results", help="snapshot finished runs and render docs/RESULTS.md")
+    p.add_argument("runs", type=Path, nargs="*", help="finished run directories to add")
+    p.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"), help="page to write")
+    p.add_argument("--notes", type=Path, default=Path("docs/results/notes.md"),
+                   help="hand-written discussion appended to the page")
+    p.set_defaults(func=_cmd_results)
 
     p = sub.add_parser("models", help="list the model presets and their parameter counts")
     p.add_argument("--task", choices=list(TASKS), default="prosqa",
