@@ -96,9 +96,11 @@ def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
         ratio = (_ms([x / base for x in ttft if x is not None], digits=2)
                  if base else "–")
         anyb = [t["any_block_accuracy"] for t in tests if "any_block_accuracy" in t]
+        seeds = ", ".join(str(r["config"]["train"]["seed"]) for r in runs)
+        any_block = _ms(anyb, 100) if anyb else "–"
         lines.append(
-            f"| {METHOD_NAMES.get(method, method)} | {', '.join(str(r['config']['train']['seed']) for r in runs)} "
-            f"| {_ms(accs, 100)} | {100 * lo:.1f}–{100 * hi:.1f} | {_ms(anyb, 100) if anyb else '–'} "
+            f"| {METHOD_NAMES.get(method, method)} | {seeds} "
+            f"| {_ms(accs, 100)} | {100 * lo:.1f}–{100 * hi:.1f} | {any_block} "
             f"| {_ms([t['mean_generated_tokens'] for t in tests])} "
             f"| {_ms([t['mean_latent_steps'] for t in tests])} | {_ms(ttft)} | {ratio} "
             f"| {_ms([r['metrics']['train']['seconds'] for r in runs], 1 / 60)} "

@@ -182,6 +182,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_capture(args: argparse.Namespace) -> int:
+    from workbench.capture import CaptureConfig, capture
+
+    manifest = capture(from_namespace(CaptureConfig, args))
+    print(f"wrote {manifest['rows']['steps']} latent-step rows of "
+          f"{manifest['rows']['examples']} examples to {args.out} "
+          f"({manifest['examples_per_s']:.1f} examples/s)")
+    return 0
+
+
 def _cmd_results(args: argparse.Namespace) -> int:
     from analyses.results import results
 
@@ -250,6 +260,13 @@ def build_parser() -> Parser:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
+
+    from workbench.capture import CaptureConfig
+
+    p = sub.add_parser("capture", help="record every latent step's states into a store")
+    p.add_argument("run", help="run directory")
+    add_arguments(p, CaptureConfig, skip=("run",))
+    p.set_defaults(func=_cmd_capture)
 
     p = sub.add_parser("compare", help="tabulate runs side by side")
     p.add_argument("runs", type=Path, nargs="+", help="run directories")

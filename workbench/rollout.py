@@ -137,13 +137,68 @@ def forward(
     return logits, final
 
 
+class Recorder:
+    """Records the residual stream at every layer (index 0 = embedding + position, i = after
+    block i) for every position a :class:`Rollout` processes, one pass at a time.
+
+    TransformerLens's ``run_with_cache`` would keep only the last call of a hook that fires in
+    several passes; this keeps each. Passes run after the batch was re-shaped (RiM's readout rows)
+    are not recorded: every latent step lies before that.
+    """
+
+    def __init__(self, n_layers: int, rows: int, extra: Sequence[str] = ()) -> None:
+        self.n_layers, self.rows, self.extra = n_layers, rows, list(extra)
+        self.passes: list[Tensor] = []
+        #: Extra hooks: per name, (first column of the pass, activation) for every pass.
+        self.extra_passes: dict[str, list[tuple[int, Tensor]]] = {n: [] for n in self.extra}
+        self.columns = 0
+
+    def hooks(self) -> tuple[list[Hook], Callable[[], None]]:
+        grabbed: dict[object, Tensor] = {}
+
+        def grab(key: object) -> Callable:
+            def hook(x: Tensor, hook: object) -> None:
+                grabbed[key] = x.detach()
+            return hook
+
+        names = ["blocks.0.hook_resid_pre"] + [
+            f"blocks.{i}.hook_resid_post" for i in range(self.n_layers)]
+
+        def commit() -> None:
+            layers = torch.stack([grabbed[i] for i in range(len(names))], dim=2)
+            for name in self.extra:
+                self.extra_passes[name].append((self.columns, grabbed[name]))
+            self.passes.append(layers)
+            self.columns += layers.shape[1]
+
+        hooks = [(name, grab(i)) for i, name in enumerate(names)]
+        hooks += [(name, grab(name)) for name in self.extra]
+        return hooks, commit
+
+    def states(self) -> Float[Tensor, "batch pos layer d_model"]:
+        return torch.cat(self.passes, dim=1)
+
+    def extra_at(self, name: str, row: int, column: int) -> Tensor:
+        """An extra hook's activation of ``row`` at ``column``; attention patterns
+        (``[batch, head, query, key]``) give ``[key, head]`` over the keys up to ``column``."""
+        for start, act in self.extra_passes[name]:
+            width = act.shape[2] if name.endswith("hook_pattern") else act.shape[1]
+            if start <= column < start + width:
+                if name.endswith("hook_pattern"):
+                    return act[row, :, column - start, : column + 1].T
+                return act[row, column - start]
+        raise KeyError(f"{name} was not recorded at column {column}")
+
+
 class Rollout:
     """A batch of sequences extended pass by pass through one KV cache."""
 
-    def __init__(self, model: HookedTransformer, batch_size: int, device: str | torch.device):
+    def __init__(self, model: HookedTransformer, batch_size: int, device: str | torch.device,
+                 recorder: Recorder | None = None):
         self.model = model
         self.cache = TransformerLensKeyValueCache.init_cache(model.cfg, device, batch_size)
         self.past: Layout | None = None
+        self.recorder = recorder
 
     @property
     def length(self) -> int:
@@ -158,9 +213,15 @@ class Rollout:
         extra_hooks: Sequence[Hook] = (),
         want_hidden: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
+        commit = None
+        if self.recorder is not None and query.shape[0] == self.recorder.rows:
+            record, commit = self.recorder.hooks()
+            extra_hooks = [*extra_hooks, *record]
         logits, hidden = forward(
             self.model, query, past=self.past, cache=self.cache, thoughts=thoughts,
             thought_rows=thought_rows, extra_hooks=extra_hooks, want_hidden=want_hidden)
+        if commit is not None:
+            commit()
         self.past = query if self.past is None else self.past.cat(query)
         return logits, hidden
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from workbench.models import HookedTransformer
-from workbench.rollout import Layout, Rollout, forward
+from workbench.rollout import Layout, Recorder, Rollout, forward
 from workbench.tasks.base import Example
 from workbench.tokenizer import ANSWER, BOS, EOS, SEP, Tokenizer
 
@@ -167,7 +167,23 @@ class Prediction:
     """Seconds from the start of the batch to the end of this example's answer."""
     text: str = ""
     """Everything emitted, decoded (for inspection)."""
+    emitted: list[int] = field(default_factory=list)
+    """The token ids emitted after the prompt (thoughts are part of the prompt)."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LatentStep:
+    """Where a latent step sits in an example's sequence (prompt then emitted tokens)."""
+
+    kind: str
+    """``block``/``readout`` (RiM), ``thought`` (Coconut), ``pause``, ``step`` (CoT), ``answer``."""
+    step: int
+    """0-based index among the steps of this kind."""
+    position: int
+    """The summary position (e.g. a block's last token)."""
+    tokens: tuple[int, ...]
+    """Every position of the step (per-token detail)."""
 
 
 class Method:
@@ -200,6 +216,10 @@ class Method:
         """The inference input; decoding continues from its last position."""
         raise NotImplementedError
 
+    def full_prompt(self, ex: Tokenized) -> Encoded:
+        """The prompt as :meth:`generate` builds it when every latent step is wanted."""
+        return self.prompt(ex)
+
     #: Whether the first decoded token is already part of the answer (else it opens after <ans>).
     answer_in_prompt: ClassVar[bool] = True
 
@@ -210,26 +230,39 @@ class Method:
         """Longest sequence this method builds for ``ex`` (sizes ``n_ctx``)."""
         raise NotImplementedError
 
-    def prefill(self, model: HookedTransformer, batch: Batch) -> tuple[Rollout, Tensor]:
+    def prefill(self, model: HookedTransformer, batch: Batch,
+                recorder: Recorder | None = None) -> tuple[Rollout, Tensor]:
         """Run the prompt; returns the rollout and the logits at its last position."""
-        roll = Rollout(model, len(batch), batch.layout.tokens.device)
+        roll = Rollout(model, len(batch), batch.layout.tokens.device, recorder)
         logits, _ = roll.run(batch.layout)
         return roll, logits[:, -1]
 
     @torch.no_grad()
     def generate(self, model: HookedTransformer, examples: Sequence[Tokenized],
-                 max_new: int = 64, **kwargs: Any) -> list[Prediction]:
+                 max_new: int = 64, recorder: Recorder | None = None,
+                 **kwargs: Any) -> list[Prediction]:
         device = next(model.parameters()).device
         t0 = time.perf_counter()
         batch = collate([self.prompt(e) for e in examples], self.tok.pad_id, device)
-        roll, last = self.prefill(model, batch)
+        roll, last = self.prefill(model, batch, recorder)
         out = greedy(self, roll, last, batch.layout.pos[:, -1] + 1, max_new, t0,
                      answer_open=self.answer_in_prompt)
         return [
             Prediction(answer=o.answer, generated_tokens=o.generated, text=o.text,
-                       latent_steps=self.latent_steps(e), ttft_s=o.ttft, latency_s=o.latency)
+                       latent_steps=self.latent_steps(e), ttft_s=o.ttft, latency_s=o.latency,
+                       emitted=o.tokens)
             for o, e in zip(out, examples)
         ]
+
+    def latent_positions(self, prompt: Encoded, emitted: Sequence[int]) -> list[LatentStep]:
+        """The latent steps of one example: the prompt's, then those in what it emitted."""
+        raise NotImplementedError
+
+    @staticmethod
+    def positions_of(prompt: Encoded, kind: str, flags: Sequence[bool]) -> list[LatentStep]:
+        """One single-token latent step per flagged prompt position."""
+        idx = [i for i, f in enumerate(flags) if f]
+        return [LatentStep(kind, k, i, (i,)) for k, i in enumerate(idx)]
 
     # -- helpers ---------------------------------------------------------------------------------
     def steps_with_separators(self, steps: Sequence[list[int]]) -> list[int]:

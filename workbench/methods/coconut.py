@@ -32,7 +32,7 @@ from workbench.methods.base import (
     weighted_loss_sum,
 )
 from workbench.models import HookedTransformer
-from workbench.rollout import Rollout
+from workbench.rollout import Recorder, Rollout
 from workbench.tokenizer import BOT, EOT, LATENT
 
 
@@ -137,6 +137,11 @@ class Coconut(Method):
         roll = Rollout(model, len(batch), batch.layout.tokens.device)
         return weighted_loss_sum(self.run_thoughts(roll, batch), batch)
 
-    def prefill(self, model: HookedTransformer, batch: Batch) -> tuple[Rollout, Tensor]:
-        roll = Rollout(model, len(batch), batch.layout.tokens.device)
+    def prefill(self, model: HookedTransformer, batch: Batch,
+                recorder: Recorder | None = None) -> tuple[Rollout, Tensor]:
+        roll = Rollout(model, len(batch), batch.layout.tokens.device, recorder)
         return roll, self.run_thoughts(roll, batch)[:, -1]
+
+    def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:
+        """Each thought's position (its input embedding is the thought)."""
+        return self.positions_of(prompt, "thought", prompt.latent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from workbench.methods.base import Builder, Encoded, Method, Stage, Tokenized
+from workbench.methods.base import Builder, Encoded, LatentStep, Method, Stage, Tokenized
 
 
 @dataclass(frozen=True)
@@ -28,3 +28,18 @@ class CoT(Method):
 
     def max_length(self, ex: Tokenized) -> int:
         return len(ex.question) + sum(len(s) + 1 for s in ex.steps) + len(ex.answer) + 3
+
+    def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list[LatentStep]:
+        """Each written step (the tokens before a ``<sep>``, until ``<ans>``); summary = its
+        last token."""
+        steps, current, start = [], [], len(prompt)
+        for j, t in enumerate(emitted):
+            if t in (self.ans, self.eos):
+                break
+            if t == self.sep:
+                if current:
+                    steps.append(LatentStep("step", len(steps), current[-1], tuple(current)))
+                current = []
+            else:
+                current.append(start + j)
+        return steps

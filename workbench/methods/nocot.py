@@ -27,3 +27,8 @@ class NoCoT(Method):
 
     def max_length(self, ex: Tokenized) -> int:
         return len(ex.question) + len(ex.answer) + 3
+
+    def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:
+        """The answer position (``<ans>``, which predicts the first answer token)."""
+        return self.positions_of(prompt, "answer", [i == len(prompt) - 1
+                                                     for i in range(len(prompt))])

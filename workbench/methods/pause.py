@@ -36,3 +36,7 @@ class Pause(Method):
 
     def max_length(self, ex: Tokenized) -> int:
         return len(ex.question) + self.options.pauses + len(ex.answer) + 3
+
+    def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:
+        pause = self.tok.id(PAUSE)
+        return self.positions_of(prompt, "pause", [t == pause for t in prompt.tokens])

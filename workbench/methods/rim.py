@@ -31,6 +31,7 @@ import torch
 from workbench.methods.base import (
     Builder,
     Encoded,
+    LatentStep,
     Method,
     Prediction,
     Stage,
@@ -39,7 +40,7 @@ from workbench.methods.base import (
     greedy,
 )
 from workbench.models import HookedTransformer
-from workbench.rollout import Rollout
+from workbench.rollout import Recorder, Rollout
 from workbench.tokenizer import BLOCK_CLOSE, BLOCK_OPEN, MEMORY, READOUT
 
 
@@ -133,6 +134,9 @@ class RiM(Method):
             b.add([self.readout], level=k, readout=True, pos=ends[k - 1] + 1)
         return b.done()
 
+    def full_prompt(self, ex: Tokenized) -> Encoded:
+        return self.prompt(ex, list(range(1, self.K + 1)))
+
     def latent_steps(self, ex: Tokenized) -> int:
         return self.K
 
@@ -140,9 +144,22 @@ class RiM(Method):
         longest = max([len(ex.answer), *(len(s) for s in ex.steps)])
         return len(ex.question) + 1 + self.K * (self.options.memory + 2) + self.K * (longest + 2)
 
+    def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list[LatentStep]:
+        """Each memory block (summary: its ``</b>``; tokens: the whole block), then each readout
+        marker ``<r>`` (the state that predicts the readout's first token)."""
+        out = []
+        for k in range(1, self.K + 1):
+            idx = [i for i, (lv, ro) in enumerate(zip(prompt.level, prompt.readout))
+                   if lv == k and not ro]
+            out.append(LatentStep("block", k - 1, idx[-1], tuple(idx)))
+        markers = [i for i, ro in enumerate(prompt.readout) if ro]
+        out += [LatentStep("readout", prompt.level[i] - 1, i, (i,)) for i in markers]
+        return out
+
     @torch.no_grad()
     def generate(self, model: HookedTransformer, examples: Sequence[Tokenized],
-                 max_new: int = 64, all_readouts: bool = True, **kwargs: Any) -> list[Prediction]:
+                 max_new: int = 64, all_readouts: bool = True, recorder: Recorder | None = None,
+                 **kwargs: Any) -> list[Prediction]:
         """Decode readout K (and, with ``all_readouts``, every readout, for any-block accuracy).
 
         One forward pass covers the question, every block and the readout markers; then each
@@ -152,7 +169,7 @@ class RiM(Method):
         ks = list(range(1, self.K + 1)) if all_readouts else [self.K]
         t0 = time.perf_counter()
         batch = collate([self.prompt(e, ks) for e in examples], self.tok.pad_id, device)
-        roll = Rollout(model, len(batch), device)
+        roll = Rollout(model, len(batch), device, recorder)
         logits, _ = roll.run(batch.layout)
         n, r = len(examples), len(ks)
         roll.repeat_rows(r)
@@ -169,5 +186,6 @@ class RiM(Method):
             preds.append(Prediction(
                 answer=final.answer, generated_tokens=final.generated, latent_steps=self.K,
                 ttft_s=final.ttft, latency_s=final.latency, text=final.text,
+                emitted=final.tokens,
                 extra={"readouts": answers} if all_readouts else {}))
         return preds

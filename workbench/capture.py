@@ -1,0 +1,296 @@
+"""``lwb capture``: run a method's inference with hooks and write a trajectory store.
+
+The states are recorded *during* the real inference passes (a :class:`~workbench.rollout.Recorder`
+on the rollout), so capture costs little more than inference and the states are exactly those the
+model computed: Coconut's thoughts pass by pass, CoT's steps as they were generated.
+
+Latent steps per method (``Method.latent_positions``): RiM memory blocks (summary: ``</b>``) and
+readouts (``<r>``), Coconut thoughts (the placeholder whose input embedding is the thought), pause
+tokens, CoT steps (summary: the step's last token), no-CoT's answer position (``<ans>``).
+
+Labels joined to each row: ``y_proof_<key>`` (proof step ``step`` — ``step // c`` for Coconut —
+where one exists), ``y_readout_prediction``/``y_readout_correct`` (RiM: readout ``step``'s answer),
+``y_answer``, ``y_answer_correct``, ``y_proof_length``, ``y_task``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from workbench.errors import UserError
+from workbench.io import atomic_write_json, sha256_file
+from workbench.methods import Method, Tokenized, get_method, tokenize
+from workbench.methods.base import collate
+from workbench.rollout import Recorder
+from workbench.runs import WEIGHTS, Run, load_run
+from workbench.store import FORMAT, MANIFEST
+from workbench.tasks.loaders import load_file
+
+
+@dataclass
+class CaptureConfig:
+    """What to capture and where."""
+
+    run: str = ""
+    """Run directory."""
+    data: str = ""
+    """Dataset file (any format the loaders read)."""
+    out: str = ""
+    """Store directory to create."""
+    limit: int | None = None
+    """Capture the first N examples only."""
+    hooks: list[str] = field(default_factory=list)
+    """Extra TransformerLens hook names recorded at each step's summary position (e.g.
+    blocks.0.attn.hook_pattern, blocks.1.mlp.hook_post)."""
+    per_token: bool = False
+    """Also store every token's states of each step (column resid_tokens)."""
+    batch_size: int = 32
+    """Examples per inference batch."""
+    force: bool = False
+    """Replace an existing store."""
+    device: str = "cpu"
+    """cpu or cuda."""
+    quiet: bool = False
+    """No progress bar."""
+
+
+def _label_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float64"
+    return "string"
+
+
+def proof_schema(examples: Sequence[Tokenized]) -> dict[str, str]:
+    """``{proof key: arrow type}`` over every proof record of the dataset."""
+    schema: dict[str, str] = {}
+    for e in examples:
+        for record in e.example.get("proof", []):
+            for key, value in record.items():
+                if value is None:
+                    continue
+                kind = _label_type(value)
+                if schema.get(key, kind) != kind:
+                    kind = "float64" if {kind, schema[key]} <= {"int64", "float64"} else "string"
+                schema[key] = kind
+    return schema
+
+
+def features(n_layers: int, d_model: int, proof: dict[str, str], method: Method,
+             cfg: CaptureConfig) -> tuple[Any, Any]:
+    import datasets
+
+    v = datasets.Value
+    steps = {
+        "example_id": v("string"), "step": v("int32"), "kind": v("string"),
+        "position": v("int32"), "resid": datasets.Array2D((n_layers + 1, d_model), "float16"),
+        **{f"y_proof_{k}": v(t) for k, t in sorted(proof.items())},
+        "y_answer": v("string"), "y_answer_correct": v("bool"), "y_proof_length": v("int32"),
+        "y_task": v("string"),
+    }
+    if method.name == "rim":
+        steps["y_readout_prediction"] = v("string")
+        steps["y_readout_correct"] = v("bool")
+    if cfg.per_token:
+        steps["resid_tokens"] = datasets.Array3D((None, n_layers + 1, d_model), "float16")
+    for name in cfg.hooks:  # flattened; the manifest gives each row's shape
+        steps[hook_column(name)] = datasets.Sequence(v("float16"))
+    examples = {
+        "example_id": v("string"), "input_ids": datasets.Sequence(v("int32")),
+        "answer": v("string"), "prediction": v("string"), "correct": v("bool"),
+        "proof": v("string"), "task": v("string"), "question": v("string"),
+    }
+    return datasets.Features(steps), datasets.Features(examples)
+
+
+def hook_column(name: str) -> str:
+    return "hook_" + name.replace(".", "_")
+
+
+def proof_index(method: Method, kind: str, step: int) -> int:
+    if kind == "thought":
+        return step // max(1, int(getattr(method.options, "thoughts_per_step", 1)))
+    return step
+
+
+def capture_batch(method: Method, model: Any, chunk: Sequence[Tokenized], cfg: CaptureConfig,
+                  proof: dict[str, str], max_new: int) -> tuple[list[dict], list[dict]]:
+    """Inference on one batch with a recorder; returns its step rows and example rows."""
+    recorder = Recorder(model.cfg.n_layers, len(chunk), cfg.hooks)
+    preds = method.generate(model, chunk, max_new=max_new, recorder=recorder,
+                            all_readouts=True)
+    states = recorder.states().to(torch.float16).cpu().numpy()
+    prompts = [method.full_prompt(e) for e in chunk]
+    layout = collate(prompts, method.tok.pad_id).layout
+    width = layout.shape[1]
+    step_rows, example_rows = [], []
+    for b, (ex, prompt, pred) in enumerate(zip(chunk, prompts, preds)):
+        offset = int(layout.real[b].nonzero()[0])
+
+        def column(pos: int, prompt=prompt, offset=offset) -> int:
+            return offset + pos if pos < len(prompt) else width + pos - len(prompt)
+
+        example = ex.example
+        answer = example["answer"]
+        correct = pred.answer == answer
+        proof_records = example.get("proof", [])
+        readouts = pred.extra.get("readouts", [])
+        for latent in method.latent_positions(prompt, pred.emitted):
+            col = column(latent.position)
+            if col >= states.shape[1]:
+                continue  # never fed back (e.g. the last emitted token)
+            row: dict[str, Any] = {
+                "example_id": str(example.get("id")), "step": latent.step, "kind": latent.kind,
+                "position": latent.position, "resid": states[b, col],
+                "y_answer": answer, "y_answer_correct": correct,
+                "y_proof_length": len(example["steps"]), "y_task": example.get("task"),
+            }
+            p = proof_index(method, latent.kind, latent.step)
+            record = proof_records[p] if p < len(proof_records) else {}
+            for key in proof:
+                row[f"y_proof_{key}"] = record.get(key)
+            if method.name == "rim":
+                said = readouts[latent.step] if latent.step < len(readouts) else None
+                row["y_readout_prediction"] = said
+                row["y_readout_correct"] = said == answer if said is not None else None
+            if cfg.per_token:
+                cols = [column(t) for t in latent.tokens if column(t) < states.shape[1]]
+                row["resid_tokens"] = states[b, cols]
+            for name in cfg.hooks:
+                act = recorder.extra_at(name, b, col)
+                if name.endswith("hook_pattern"):  # keys of this example only (no padding)
+                    act = act[offset:]
+                row[hook_column(name)] = act.to(torch.float16).cpu().numpy().ravel()
+            step_rows.append(row)
+        example_rows.append({
+            "example_id": str(example.get("id")),
+            "input_ids": [*prompt.tokens, *pred.emitted],
+            "answer": answer, "prediction": pred.answer, "correct": correct,
+            "proof": json.dumps(proof_records), "task": example.get("task"),
+            "question": example["question"],
+        })
+    return step_rows, example_rows
+
+
+def load_for_capture(cfg: CaptureConfig) -> tuple[Run, Method, list[Tokenized]]:
+    run = load_run(cfg.run, device=cfg.device)
+    loaded = load_file(cfg.data)
+    examples = loaded.examples[: cfg.limit] if cfg.limit else loaded.examples
+    opts = {k: v for k, v in run.config["method"].items() if k != "name"}
+    method = get_method(run.config["method"]["name"], opts, run.tokenizer)
+    tokenized = []
+    for i, ex in enumerate(examples):
+        try:
+            tokenized.append(tokenize(ex, run.tokenizer))
+            need = len(method.full_prompt(tokenized[-1]))
+            if need >= run.model.cfg.n_ctx:
+                raise UserError(f"the prompt needs {need} positions but the model's context "
+                                f"is {run.model.cfg.n_ctx}")
+        except UserError as e:
+            raise e.at(file=cfg.data, line=loaded.lines[i]) from None
+    return run, method, tokenized
+
+
+def capture(cfg: CaptureConfig) -> dict[str, Any]:
+    """Write the store ``cfg.out``; returns its manifest. A killed capture leaves only a
+    ``.<name>.partial`` directory, never a store that looks complete."""
+    import datasets
+    from datasets.arrow_writer import ArrowWriter
+
+    from train.evaluate import answer_budget
+
+    datasets.disable_progress_bars()
+    out = Path(cfg.out)
+    if out.exists() and not cfg.force:
+        raise UserError("already exists; pass --force to replace it", file=out)
+    run, method, examples = load_for_capture(cfg)
+    model = run.model
+    proof = proof_schema(examples)
+    tmp = out.parent / f".{out.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    max_new = answer_budget(method, examples)
+    t0 = time.perf_counter()
+    writers = None
+    n_steps, kinds, hook_shapes = 0, set(), {}
+    bar = tqdm(total=len(examples), desc="capture", unit="ex", disable=cfg.quiet)
+    try:
+        for i in range(0, len(examples), cfg.batch_size):
+            chunk = examples[i:i + cfg.batch_size]
+            steps, exs = capture_batch(method, model, chunk, cfg, proof, max_new)
+            if writers is None:
+                step_f, ex_f = features(model.cfg.n_layers, model.cfg.d_model, proof, method,
+                                        cfg)
+                writers = (ArrowWriter(features=step_f, path=str(tmp / "steps.arrow"),
+                                       writer_batch_size=256),
+                           ArrowWriter(features=ex_f, path=str(tmp / "examples.arrow"),
+                                       writer_batch_size=256))
+            for row in steps:
+                writers[0].write(row)
+            for row in exs:
+                writers[1].write(row)
+            n_steps += len(steps)
+            kinds.update(r["kind"] for r in steps)
+            bar.update(len(chunk))
+        bar.close()
+        if not n_steps:
+            raise UserError("no latent steps found in any example (a CoT model that writes no "
+                            "steps?); nothing written", file=cfg.run)
+        for w in writers:
+            w.finalize()
+        for part in ("steps", "examples"):
+            ds = datasets.Dataset.from_file(str(tmp / f"{part}.arrow"))
+            ds.save_to_disk(str(tmp / part))
+            del ds
+            (tmp / f"{part}.arrow").unlink()
+        seconds = time.perf_counter() - t0
+        for name in cfg.hooks:
+            shape = list(_recorded_shape(model, name))
+            hook_shapes[name] = shape
+        manifest = {
+            "format": FORMAT, "version": 1,
+            "run": str(Path(cfg.run).resolve()),
+            "checkpoint_sha256": sha256_file(Path(cfg.run) / WEIGHTS),
+            "dataset": str(Path(cfg.data).resolve()),
+            "dataset_sha256": sha256_file(cfg.data),
+            "method": method.name, "method_options": run.config["method"],
+            "task": run.config["task"].get("name"),
+            "hooks": list(cfg.hooks), "hook_shapes": hook_shapes, "per_token": cfg.per_token,
+            "dtype": "float16", "n_layers": model.cfg.n_layers, "d_model": model.cfg.d_model,
+            "label_columns": [c for c in step_f if c.startswith("y_")],
+            "kinds": sorted(kinds),
+            "rows": {"steps": n_steps, "examples": len(examples)},
+            "seconds": seconds, "examples_per_s": len(examples) / max(seconds, 1e-9),
+        }
+        atomic_write_json(tmp / MANIFEST, manifest)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+        return manifest
+    except BaseException:
+        bar.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _recorded_shape(model: Any, name: str) -> tuple[int | None, ...]:
+    """Per-row shape of an extra hook's column (None: the number of keys, for patterns)."""
+    if name.endswith("hook_pattern"):
+        return (None, model.cfg.n_heads)
+    probe = torch.zeros((1, 2), dtype=torch.long)
+    _, cache = model.run_with_cache(probe, names_filter=name)
+    if name not in cache:
+        raise UserError(f"no hook point named {name!r}", field="hooks")
+    return tuple(cache[name].shape[2:])

@@ -1,0 +1,121 @@
+"""The trajectory store: captured latent-step states, the single input of every analysis.
+
+A store is a directory::
+
+    store/
+      manifest.json   run path, checkpoint sha256, dataset sha256, method, hooks, dtype,
+                      n_layers, d_model, label columns, row counts; written last
+      steps/          datasets Arrow dataset (save_to_disk), one row per example × latent step:
+                      example_id str, step int32, kind str, position int32,
+                      resid float16 [n_layers+1, d_model], y_<label> …  (+ optional columns)
+      examples/       one row per example: example_id, input_ids, answer, prediction, correct,
+                      proof (JSON), task, question
+
+Both parts open with plain ``datasets.load_from_disk``; :func:`open_store` memory-maps them
+and hands out numpy arrays by layer and step without reading the whole store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import UserError
+
+MANIFEST = "manifest.json"
+FORMAT = "latent-workbench/trajectory-store"
+
+
+@dataclass
+class Store:
+    """An opened store: the manifest and the two memory-mapped datasets."""
+
+    path: Path
+    manifest: dict[str, Any]
+    steps: Any  # datasets.Dataset
+    examples: Any  # datasets.Dataset
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.manifest["n_layers"])
+
+    @property
+    def label_columns(self) -> list[str]:
+        return list(self.manifest["label_columns"])
+
+    def column(self, name: str) -> np.ndarray:
+        """One scalar column of ``steps`` as a numpy array."""
+        return np.asarray(self.steps.data.table.column(name).to_numpy(zero_copy_only=False))
+
+    def rows(self, *, step: int | None = None, kind: str | None = None) -> np.ndarray:
+        """Indices of the rows of one latent step (and kind)."""
+        keep = np.ones(len(self.steps), dtype=bool)
+        if step is not None:
+            keep &= self.column("step") == step
+        if kind is not None:
+            keep &= self.column("kind") == kind
+        return np.flatnonzero(keep)
+
+    def resid(self, layer: int, rows: np.ndarray | None = None, chunk: int = 4096
+              ) -> np.ndarray:
+        """States ``[len(rows), d_model]`` (float32) at one layer, read chunk by chunk."""
+        if not 0 <= layer <= self.n_layers:
+            raise UserError(f"layer {layer} outside 0..{self.n_layers}", field="layer")
+        idx = np.arange(len(self.steps)) if rows is None else np.asarray(rows)
+        out = np.empty((len(idx), int(self.manifest["d_model"])), dtype=np.float32)
+        table = self.steps.data.table
+        for start in range(0, len(idx), chunk):
+            part = idx[start:start + chunk]
+            col = table.take(part).column("resid")
+            out[start:start + len(part)] = _fixed_array(col)[:, layer]
+        return out
+
+
+def _fixed_array(col: Any) -> np.ndarray:
+    """A ``[n, layers, d]`` numpy array from an Arrow column of fixed-shape 2D arrays."""
+    import pyarrow as pa
+
+    chunks = []
+    for chunk in col.chunks if isinstance(col, pa.ChunkedArray) else [col]:
+        storage = chunk.storage if hasattr(chunk, "storage") else chunk
+        # datasets' Array2D storage is a list (rows) of lists (layer) of values.
+        outer = storage.flatten()
+        values = outer.flatten().to_numpy(zero_copy_only=False)
+        n = len(storage)
+        layers = len(outer) // n if n else 0
+        chunks.append(values.reshape(n, layers, -1))
+    return np.concatenate(chunks) if chunks else np.empty((0, 0, 0))
+
+
+def open_store(path: str | Path) -> Store:
+    """Open a store; a missing, partial or corrupt store is a one-line :class:`UserError`."""
+    import datasets
+
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError("not a trajectory store directory", file=path)
+    manifest_file = path / MANIFEST
+    if not manifest_file.exists():
+        raise UserError("no manifest.json: not a store, or an unfinished capture", file=path)
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"invalid JSON: {e.msg}", file=manifest_file, line=e.lineno) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UserError(f"not a {FORMAT} manifest", file=manifest_file, field="format")
+    parts = {}
+    for part in ("steps", "examples"):
+        try:
+            parts[part] = datasets.load_from_disk(str(path / part), keep_in_memory=False)
+        except Exception as e:  # damaged Arrow files or metadata: name the part, no traceback
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"cannot read: {first}", file=path / part) from None
+        expected = manifest.get("rows", {}).get(part)
+        if expected is not None and len(parts[part]) != expected:
+            raise UserError(f"has {len(parts[part])} rows, manifest.json says {expected}",
+                            file=path / part)
+    return Store(path, manifest, parts["steps"], parts["examples"])
