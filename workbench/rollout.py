@@ -33,6 +33,9 @@ from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 from workbench.models import HookedTransformer
 
 Hook = tuple[str, Callable]
+#: ``pass_hooks(start, query)`` gives extra hooks for one pass: ``start`` is the cache column of
+#: the pass's first query position and ``query`` its layout (interventions use this).
+PassHooks = Callable[[int, "Layout"], Sequence[Hook]]
 
 
 @dataclass
@@ -194,11 +197,12 @@ class Rollout:
     """A batch of sequences extended pass by pass through one KV cache."""
 
     def __init__(self, model: HookedTransformer, batch_size: int, device: str | torch.device,
-                 recorder: Recorder | None = None):
+                 recorder: Recorder | None = None, pass_hooks: PassHooks | None = None):
         self.model = model
         self.cache = TransformerLensKeyValueCache.init_cache(model.cfg, device, batch_size)
         self.past: Layout | None = None
         self.recorder = recorder
+        self.pass_hooks = pass_hooks
 
     @property
     def length(self) -> int:
@@ -214,6 +218,8 @@ class Rollout:
         want_hidden: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         commit = None
+        if self.pass_hooks is not None:
+            extra_hooks = [*extra_hooks, *self.pass_hooks(self.length, query)]
         if self.recorder is not None and query.shape[0] == self.recorder.rows:
             record, commit = self.recorder.hooks()
             extra_hooks = [*extra_hooks, *record]

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from workbench.models import HookedTransformer
-from workbench.rollout import Layout, Recorder, Rollout, forward
+from workbench.rollout import Layout, PassHooks, Recorder, Rollout, forward
 from workbench.tasks.base import Example
 from workbench.tokenizer import ANSWER, BOS, EOS, SEP, Tokenizer
 
@@ -230,21 +230,24 @@ class Method:
         """Longest sequence this method builds for ``ex`` (sizes ``n_ctx``)."""
         raise NotImplementedError
 
-    def prefill(self, model: HookedTransformer, batch: Batch,
-                recorder: Recorder | None = None) -> tuple[Rollout, Tensor]:
+    def prefill(self, model: HookedTransformer, batch: Batch, recorder: Recorder | None = None,
+                pass_hooks: PassHooks | None = None) -> tuple[Rollout, Tensor]:
         """Run the prompt; returns the rollout and the logits at its last position."""
-        roll = Rollout(model, len(batch), batch.layout.tokens.device, recorder)
+        roll = Rollout(model, len(batch), batch.layout.tokens.device, recorder, pass_hooks)
         logits, _ = roll.run(batch.layout)
         return roll, logits[:, -1]
 
     @torch.no_grad()
     def generate(self, model: HookedTransformer, examples: Sequence[Tokenized],
                  max_new: int = 64, recorder: Recorder | None = None,
-                 **kwargs: Any) -> list[Prediction]:
+                 pass_hooks: PassHooks | None = None, **kwargs: Any) -> list[Prediction]:
+        """Greedy answers. ``recorder`` records states; ``pass_hooks`` adds hooks to every pass
+        (see :class:`workbench.rollout.Rollout`); the prompt is :meth:`full_prompt`'s
+        layout when all latent steps are wanted."""
         device = next(model.parameters()).device
         t0 = time.perf_counter()
         batch = collate([self.prompt(e) for e in examples], self.tok.pad_id, device)
-        roll, last = self.prefill(model, batch, recorder)
+        roll, last = self.prefill(model, batch, recorder, pass_hooks)
         out = greedy(self, roll, last, batch.layout.pos[:, -1] + 1, max_new, t0,
                      answer_open=self.answer_in_prompt)
         return [

@@ -32,7 +32,7 @@ from workbench.methods.base import (
     weighted_loss_sum,
 )
 from workbench.models import HookedTransformer
-from workbench.rollout import Recorder, Rollout
+from workbench.rollout import PassHooks, Recorder, Rollout
 from workbench.tokenizer import BOT, EOT, LATENT
 
 
@@ -137,9 +137,9 @@ class Coconut(Method):
         roll = Rollout(model, len(batch), batch.layout.tokens.device)
         return weighted_loss_sum(self.run_thoughts(roll, batch), batch)
 
-    def prefill(self, model: HookedTransformer, batch: Batch,
-                recorder: Recorder | None = None) -> tuple[Rollout, Tensor]:
-        roll = Rollout(model, len(batch), batch.layout.tokens.device, recorder)
+    def prefill(self, model: HookedTransformer, batch: Batch, recorder: Recorder | None = None,
+                pass_hooks: PassHooks | None = None) -> tuple[Rollout, Tensor]:
+        roll = Rollout(model, len(batch), batch.layout.tokens.device, recorder, pass_hooks)
         return roll, self.run_thoughts(roll, batch)[:, -1]
 
     def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:

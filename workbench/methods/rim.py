@@ -40,7 +40,7 @@ from workbench.methods.base import (
     greedy,
 )
 from workbench.models import HookedTransformer
-from workbench.rollout import Recorder, Rollout
+from workbench.rollout import PassHooks, Recorder, Rollout
 from workbench.tokenizer import BLOCK_CLOSE, BLOCK_OPEN, MEMORY, READOUT
 
 
@@ -159,7 +159,7 @@ class RiM(Method):
     @torch.no_grad()
     def generate(self, model: HookedTransformer, examples: Sequence[Tokenized],
                  max_new: int = 64, all_readouts: bool = True, recorder: Recorder | None = None,
-                 **kwargs: Any) -> list[Prediction]:
+                 pass_hooks: PassHooks | None = None, **kwargs: Any) -> list[Prediction]:
         """Decode readout K (and, with ``all_readouts``, every readout, for any-block accuracy).
 
         One forward pass covers the question, every block and the readout markers; then each
@@ -169,7 +169,7 @@ class RiM(Method):
         ks = list(range(1, self.K + 1)) if all_readouts else [self.K]
         t0 = time.perf_counter()
         batch = collate([self.prompt(e, ks) for e in examples], self.tok.pad_id, device)
-        roll = Rollout(model, len(batch), device, recorder)
+        roll = Rollout(model, len(batch), device, recorder, pass_hooks)
         logits, _ = roll.run(batch.layout)
         n, r = len(examples), len(ks)
         roll.repeat_rows(r)

@@ -1,0 +1,74 @@
+"""What every analysis shares: one figure style, atomic outputs, bootstrap intervals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.io import atomic_write_text
+
+TEMPLATE = "plotly_white"
+FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 13}
+
+
+def style(fig: Any, title: str, x: str, y: str) -> Any:
+    """The one figure style: readable title and axis labels, white template."""
+    fig.update_layout(title={"text": title, "x": 0.02}, xaxis_title=x, yaxis_title=y,
+                      template=TEMPLATE, font=FONT, margin={"l": 70, "r": 30, "t": 60, "b": 60})
+    return fig
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write a self-contained-enough HTML figure: plotly.js goes once into the same directory
+    (``include_plotlyjs="directory"``), so nothing is fetched from the network."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, fig.to_html(include_plotlyjs="directory", full_html=True))
+    return path
+
+
+def save_json(obj: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    return path
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(type(x))
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float],
+    groups: Sequence[Any] | np.ndarray,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic(row_indices)`` over resamples of whole groups
+    (examples), so rows of one example stay together."""
+    groups = np.asarray(groups)
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        idx = np.concatenate([members[g] for g in pick])
+        v = statistic(idx)
+        if np.isfinite(v):
+            values.append(v)
+    if not values:
+        return (float("nan"), float("nan"))
+    lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
