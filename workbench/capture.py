@@ -212,6 +212,9 @@ def capture(cfg: CaptureConfig) -> dict[str, Any]:
     from train.evaluate import answer_budget
 
     datasets.disable_progress_bars()
+    for name in ("run", "data", "out"):
+        if not getattr(cfg, name):
+            raise UserError(f"--{name} is required", field=name)
     out = Path(cfg.out)
     if out.exists() and not cfg.force:
         raise UserError("already exists; pass --force to replace it", file=out)

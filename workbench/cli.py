@@ -192,6 +192,49 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``lwb analyze <kind>``: module and config class of each analysis.
+ANALYSES = {
+    "probes": ("analyses.probes", "ProbeConfig",
+               "linear probes over layer × latent step for a label"),
+    "alignment": ("analyses.alignment", "AlignmentConfig",
+                  "latent step × proof step probes and the diagonality score"),
+    "correctness": ("analyses.correctness", "CorrectnessConfig",
+                    "RiM: predict each readout's correctness from its block"),
+}
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    import importlib
+
+    module_name, config_name, _ = ANALYSES[args.analysis]
+    module = importlib.import_module(module_name)
+    cfg = from_namespace(getattr(module, config_name), args)
+    if not cfg.out:
+        raise UserError("--out is required (the directory for the results)", field="out")
+    module.run(cfg)
+    print(f"wrote {args.analysis} results to {cfg.out}")
+    return 0
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    import dataclasses
+    import importlib
+
+    p = sub.add_parser("analyze", help="run an analysis on a trajectory store (or runs)")
+    asub = p.add_subparsers(title="analyses", metavar="ANALYSIS", parser_class=Parser)
+    for name, (module_name, config_name, help_text) in ANALYSES.items():
+        cls = getattr(importlib.import_module(module_name), config_name)
+        q = asub.add_parser(name, help=help_text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        positional = "store" if "store" in names else ("runs" if "runs" in names else None)
+        if positional == "store":
+            q.add_argument("store", help="trajectory store directory")
+        elif positional == "runs":
+            q.add_argument("runs", nargs="+", help="run directories")
+        add_arguments(q, cls, skip=(positional,) if positional else ())
+        q.set_defaults(func=_cmd_analyze, analysis=name)
+
+
 def _cmd_results(args: argparse.Namespace) -> int:
     from analyses.results import results
 
@@ -267,6 +310,8 @@ def build_parser() -> Parser:
     p.add_argument("run", help="run directory")
     add_arguments(p, CaptureConfig, skip=("run",))
     p.set_defaults(func=_cmd_capture)
+
+    _add_analyze(sub)
 
     p = sub.add_parser("compare", help="tabulate runs side by side")
     p.add_argument("runs", type=Path, nargs="+", help="run directories")

@@ -77,7 +77,7 @@ def add_arguments(
             if f.default_factory is not dataclasses.MISSING
             else None
         )
-        help_text = docs.get(f.name, "")
+        help_text = docs.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         kwargs: dict[str, Any] = {"dest": f.name, "default": default}
         if tp is bool:
             parser.add_argument(
@@ -97,7 +97,7 @@ def add_arguments(
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required and not optional:
             kwargs["required"] = True
-        shown = "" if default is None else f" (default: {default})"
+        shown = "" if default in (None, "") else f" (default: {default})".replace("%", "%%")
         parser.add_argument(flag, help=help_text + shown, **kwargs)
 
 

@@ -60,6 +60,17 @@ class Store:
             keep &= self.column("kind") == kind
         return np.flatnonzero(keep)
 
+    def resid_all(self, rows: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
+        """Every layer's states ``[len(rows), n_layers+1, d_model]`` (float16)."""
+        idx = np.arange(len(self.steps)) if rows is None else np.asarray(rows)
+        out = np.empty((len(idx), self.n_layers + 1, int(self.manifest["d_model"])),
+                       dtype=np.float16)
+        table = self.steps.data.table
+        for start in range(0, len(idx), chunk):
+            part = idx[start:start + chunk]
+            out[start:start + len(part)] = _fixed_array(table.take(part).column("resid"))
+        return out
+
     def resid(self, layer: int, rows: np.ndarray | None = None, chunk: int = 4096
               ) -> np.ndarray:
         """States ``[len(rows), d_model]`` (float32) at one layer, read chunk by chunk."""
@@ -119,3 +130,33 @@ def open_store(path: str | Path) -> Store:
             raise UserError(f"has {len(parts[part])} rows, manifest.json says {expected}",
                             file=path / part)
     return Store(path, manifest, parts["steps"], parts["examples"])
+
+
+def write_store(path: str | Path, steps: dict[str, Any], examples: dict[str, Any],
+                **manifest: Any) -> Store:
+    """Write a small store from in-memory columns (synthetic data, states made elsewhere).
+
+    ``steps`` needs ``example_id``, ``step``, ``kind``, ``position`` and ``resid``
+    (``[n, n_layers+1, d_model]``); every ``y_*`` column becomes a label. ``examples`` needs
+    ``example_id``. Large captures use ``lwb capture``, which streams instead.
+    """
+    import datasets
+
+    from workbench.io import atomic_write_json
+
+    path = Path(path)
+    resid = np.asarray(steps["resid"], dtype=np.float16)
+    n, layers, d = resid.shape
+    cols = {**steps, "resid": list(resid)}
+    feats = {"resid": datasets.Array2D((layers, d), "float16")}
+    datasets.disable_progress_bars()
+    ds = datasets.Dataset.from_dict(cols)
+    ds = ds.cast_column("resid", feats["resid"])
+    ds.save_to_disk(str(path / "steps"))
+    datasets.Dataset.from_dict(examples).save_to_disk(str(path / "examples"))
+    atomic_write_json(path / MANIFEST, {
+        "format": FORMAT, "version": 1, "dtype": "float16", "n_layers": layers - 1,
+        "d_model": d, "label_columns": [c for c in steps if c.startswith("y_")],
+        "kinds": sorted(set(steps["kind"])), "hooks": [], "per_token": False,
+        "rows": {"steps": n, "examples": len(examples["example_id"])}, **manifest})
+    return open_store(path)

@@ -1,0 +1,131 @@
+"""The correctness probe (RiM paper): can a linear probe on a block's state tell whether that
+block's readout is right?
+
+Per layer and block k: AUROC of predicting ``y_readout_correct`` from block k's state (grouped
+folds, bootstrap CI, example-level control). Then **probe-selected answers**: at the best layer,
+each example takes the readout whose block the (out-of-fold) probe finds most likely correct;
+its accuracy is set beside final-block accuracy (readout K) and any-block accuracy (an oracle
+that knows which readout is right), with bootstrap CIs over examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from analyses.common import bootstrap_ci, save_figure, save_json, style
+from analyses.probes import ProbeConfig, probe
+from workbench.errors import UserError
+from workbench.store import open_store
+
+
+@dataclass
+class CorrectnessConfig:
+    """Which store and how to probe."""
+
+    store: str = ""
+    """Trajectory store of a RiM run."""
+    out: str = ""
+    """Output directory (correctness.json, correctness.html)."""
+    layers: list[int] | None = None
+    """Layers (default: all)."""
+    folds: int = 5
+    """Cross-validation folds, grouped by example."""
+    C: float = 1.0
+    """Inverse L2 regularisation strength."""
+    max_iter: int = 200
+    """Solver iterations."""
+    n_boot: int = 200
+    """Bootstrap resamples."""
+    seed: int = 0
+    """Seed of folds, control labels and bootstrap."""
+    n_jobs: int = -1
+    """Cells probed in parallel."""
+
+
+def run(cfg: CorrectnessConfig) -> dict[str, Any]:
+    store = open_store(cfg.store)
+    if "y_readout_correct" not in store.steps.column_names:
+        raise UserError("needs a RiM store (no y_readout_correct column)", file=store.path)
+    rows = store.rows(kind="block")
+    eids, steps = store.column("example_id")[rows], store.column("step")[rows]
+    correct = np.asarray(store.steps.data.table.column("y_readout_correct").to_pylist(),
+                         dtype=object)[rows]
+    keep = np.array([c is not None for c in correct])
+    rows, eids, steps = rows[keep], eids[keep], steps[keep]
+    y = correct[keep].astype(bool).astype(int)
+    blocks = sorted(set(steps.tolist()))
+    layers = cfg.layers if cfg.layers is not None else list(range(store.n_layers + 1))
+    states = store.resid_all(rows)
+    rng = np.random.default_rng(cfg.seed + 7919)
+    uniq, inverse = np.unique(eids, return_inverse=True)
+    control = (rng.random(len(uniq)) < y.mean()).astype(int)[inverse]
+    pcfg = ProbeConfig(folds=cfg.folds, C=cfg.C, max_iter=cfg.max_iter, n_boot=cfg.n_boot,
+                       seed=cfg.seed)
+    cells = [(layer, k) for layer in layers for k in blocks]
+    results = Parallel(n_jobs=cfg.n_jobs)(
+        delayed(probe)(states[steps == k, layer].astype(np.float32), y[steps == k],
+                       eids[steps == k], control[steps == k], pcfg, True)
+        for layer, k in cells)
+    records, by_layer = [], {}
+    for (layer, k), r in zip(cells, results):
+        records.append({"layer": layer, "block": k, **{a: b for a, b in r.items()
+                                                        if not a.startswith("_")}})
+        by_layer.setdefault(layer, {})[k] = r
+    mean_auc = {la: float(np.nanmean([c["value"] for c in cs.values()]))
+                for la, cs in by_layer.items()}
+    best = max(mean_auc, key=lambda la: -np.inf if np.isnan(mean_auc[la]) else mean_auc[la])
+    selection = select_answers(by_layer[best], eids, steps, y, cfg)
+    result = {"records": records, "best_layer": best, "mean_auroc_per_layer": mean_auc,
+              "selection": selection, "config": asdict(cfg),
+              "n_examples": int(len(uniq)), "blocks": blocks}
+    out = Path(cfg.out)
+    save_json(result, out / "correctness.json")
+    save_figure(figure(records, best), out / "correctness.html")
+    return result
+
+
+def select_answers(cells: dict[int, dict[str, Any]], eids: np.ndarray, steps: np.ndarray,
+                   y: np.ndarray, cfg: CorrectnessConfig) -> dict[str, Any]:
+    """Accuracy of the probe-chosen readout, the final readout and any readout."""
+    prob: dict[tuple[str, int], float] = {}
+    for k, cell in cells.items():
+        yk, proba, _, _, groups = cell["_oof"]
+        p1 = proba[:, 1] if proba.shape[1] > 1 else np.zeros(len(yk))
+        for g, p in zip(groups, p1):
+            prob[(g, k)] = float(p)
+    right = {(e, int(s)): bool(v) for e, s, v in zip(eids, steps, y)}
+    examples = sorted(set(eids.tolist()))
+    last = max(steps)
+    chosen = np.array([right[(e, max((k for k in cells if (e, k) in prob),
+                                     key=lambda k, e=e: prob[(e, k)]))] for e in examples])
+    final = np.array([right.get((e, int(last)), False) for e in examples])
+    any_block = np.array([any(right.get((e, k), False) for k in cells) for e in examples])
+    out = {}
+    for name, hits in (("probe_selected", chosen), ("final_block", final),
+                       ("any_block", any_block)):
+        lo, hi = bootstrap_ci(lambda idx, h=hits: float(h[idx].mean()), np.arange(len(hits)),
+                              cfg.n_boot, cfg.seed)
+        out[name] = {"accuracy": float(hits.mean()), "ci": [lo, hi], "n": int(len(hits))}
+    return out
+
+
+def figure(records: list[dict[str, Any]], best: int) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for layer in sorted({r["layer"] for r in records}):
+        rs = [r for r in records if r["layer"] == layer]
+        fig.add_trace(go.Scatter(
+            x=[r["block"] for r in rs], y=[r["value"] for r in rs], mode="lines+markers",
+            name=f"layer {layer}" + (" (best)" if layer == best else ""),
+            error_y={"type": "data", "symmetric": False,
+                     "array": [r["ci_hi"] - r["value"] for r in rs],
+                     "arrayminus": [r["value"] - r["ci_lo"] for r in rs]}))
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
+    return style(fig, "Correctness probe: AUROC of predicting each readout's correctness "
+                 "from its block", "memory block", "AUROC")
