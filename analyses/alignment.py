@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from analyses.common import save_figure, save_json, style
-from analyses.probes import ProbeConfig, encode_labels, main_kind, probe, score
+from analyses.common import main_kind, save_figure, save_json, style
+from analyses.probes import ProbeConfig, encode_labels, probe, score
 from workbench.errors import UserError
 from workbench.store import Store, open_store
 

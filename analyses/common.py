@@ -9,10 +9,24 @@ from typing import Any
 
 import numpy as np
 
+from workbench.errors import UserError
 from workbench.io import atomic_write_text
 
+MAIN_KINDS = ("block", "thought", "pause", "step", "answer")
 TEMPLATE = "plotly_white"
 FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 13}
+
+
+def main_kind(store: Any) -> str:
+    """The kind an analysis looks at by default: the method's latent steps (RiM blocks, Coconut
+    thoughts, pauses, CoT steps, no-CoT's answer position), else the first kind stored."""
+    kinds = list(store.manifest.get("kinds", []))
+    for k in MAIN_KINDS:
+        if k in kinds:
+            return k
+    if kinds:
+        return kinds[0]
+    raise UserError("the store has no latent steps", file=store.path)
 
 
 def style(fig: Any, title: str, x: str, y: str) -> Any:
@@ -23,10 +37,15 @@ def style(fig: Any, title: str, x: str, y: str) -> Any:
 
 
 def save_figure(fig: Any, path: str | Path) -> Path:
-    """Write a self-contained-enough HTML figure: plotly.js goes once into the same directory
-    (``include_plotlyjs="directory"``), so nothing is fetched from the network."""
+    """Write an HTML figure that opens offline: ``plotly.min.js`` is written once into the same
+    directory and referenced from there (nothing is fetched from the network)."""
+    from plotly.offline import get_plotlyjs
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    bundle = path.parent / "plotly.min.js"
+    if not bundle.exists():
+        atomic_write_text(bundle, get_plotlyjs())
     atomic_write_text(path, fig.to_html(include_plotlyjs="directory", full_html=True))
     return path
 

@@ -24,11 +24,9 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from analyses.common import bootstrap_ci, save_figure, save_json, style
+from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, style
 from workbench.errors import UserError
 from workbench.store import Store, open_store
-
-MAIN_KINDS = ("block", "thought", "pause", "step", "answer")
 
 
 @dataclass
@@ -66,12 +64,6 @@ class ProbeConfig:
     example keep an example's rows on one side."""
 
 
-def main_kind(store: Store) -> str:
-    kinds = store.manifest.get("kinds", [])
-    for k in MAIN_KINDS:
-        if k in kinds:
-            return k
-    raise UserError("the store has no latent steps to probe", file=store.path)
 
 
 def encode_labels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -200,6 +200,10 @@ ANALYSES = {
                   "latent step × proof step probes and the diagonality score"),
     "correctness": ("analyses.correctness", "CorrectnessConfig",
                     "RiM: predict each readout's correctness from its block"),
+    "projections": ("analyses.projections", "ProjectionsConfig",
+                    "PCA/UMAP of latent states (cached), trajectories, block-specificity"),
+    "lens": ("analyses.lens", "LensConfig",
+             "logit lens of every latent step and layer; ProsQA's BFS frontier"),
 }
 
 

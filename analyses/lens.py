@@ -1,0 +1,406 @@
+"""Logit lens: decode every latent step's state at every layer through the model's own head.
+
+For a state ``h`` (the residual stream at one layer), the lens is the model's final LayerNorm
+applied to ``h`` itself (its own mean and variance, then ``ln_final``'s weight and bias) followed
+by the unembedding: ``logits = ln_final(h) @ W_U + b_U``. At the last layer this is exactly the
+model's output (tested), so earlier layers show what the state "would say" if read out there.
+
+Per row and layer: the top-k tokens with their probabilities, and the rank (1 = top) and
+probability of the **proof-step token**, the token of what the row's proof step establishes
+(ProsQA and ProntoQA: the node reached, ProntoQA's property steps: the property; chain: the value
+computed; mult: the multiplier digit; rows whose proof content is no single token are skipped).
+
+ProsQA also gets the **BFS frontier** analysis (Reasoning by Superposition, Zhu et al. 2025): the
+graph is rebuilt from the question's facts, and for latent step t (Coconut: thought t // c) the
+frontier is the set of nodes at BFS depth t+1 from the root. Each row compares the mean rank and
+probability of the frontier nodes' tokens with those of the other reachable nodes and of the
+unreachable concept nodes.
+
+``run(LensConfig(run=…, store=…, out=…))`` writes ``lens.json`` (per layer, kind and step:
+proof-token mean rank, mean log-rank, mean probability and top-1 rate; the mean top tokens; the
+frontier comparison; 95 % bootstrap intervals over examples), ``lens.parquet`` (one row per state
+and layer) and the figures ``lens.html`` (layer × step heatmap of the proof-token top-1 rate) and,
+for ProsQA, ``lens_frontier.html``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, style
+from workbench.errors import UserError
+from workbench.io import atomic_open, sha256_file
+from workbench.runs import WEIGHTS, load_run
+from workbench.store import MANIFEST, Store, open_store
+from workbench.tasks.prosqa import _bfs, _parse_step
+from workbench.tokenizer import Tokenizer
+
+#: Proof-record keys whose value names the step's token, tried in this order.
+PROOF_TOKEN_KEYS = ("node", "property", "value", "digit")
+GROUPS = ("frontier", "reachable", "unreachable")
+_QUERY = re.compile(r"^Is (\w+) a (\w+) or (\w+)\?$")
+
+
+@dataclass
+class LensConfig:
+    """Which run and store to decode, and where the results go."""
+
+    run: str = ""
+    """Run directory the store was captured from (its model.safetensors must match)."""
+    store: str = ""
+    """Trajectory store directory."""
+    out: str = ""
+    """Output directory (lens.json, lens.parquet, lens.html, lens_frontier.html)."""
+    top_k: int = 5
+    """Tokens listed per state (and per layer × step cell, by mean probability)."""
+    kinds: list[str] = field(default_factory=list)
+    """Latent-step kinds to decode (default: every kind in the store)."""
+    n_boot: int = 200
+    """Bootstrap resamples (over examples) for the 95 % intervals."""
+    seed: int = 0
+    """Bootstrap seed."""
+    batch_size: int = 2048
+    """States decoded per batch."""
+    device: str = "cpu"
+    """cpu or cuda."""
+
+
+# -- the lens ------------------------------------------------------------------------------------
+def lens_logits(model: Any, states: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_vocab"]:
+    """The model's head applied to residual states: ``unembed(ln_final(state))``, the final
+    LayerNorm normalising each state with its own mean and variance."""
+    shape = states.shape
+    x = states.reshape(-1, 1, shape[-1]).to(model.W_U.dtype)
+    ln = getattr(model, "ln_final", None)
+    with torch.no_grad():
+        if ln is not None:
+            x = ln(x)
+        logits = model.unembed(x)
+    return logits.reshape(*shape[:-1], logits.shape[-1])
+
+
+def token_ranks(logits: Float[Tensor, "n d_vocab"]) -> Tensor:
+    """1-based rank of every token in each row (1 = the top token; ties by token id)."""
+    order = torch.argsort(-logits, dim=-1, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(-1, order, torch.arange(1, logits.shape[-1] + 1).expand_as(order))
+    return ranks
+
+
+def proof_token_id(labels: dict[str, Any], tokenizer: Tokenizer) -> int | None:
+    """The token of a row's proof content (``y_proof_node``, ``…_property``, ``…_value``,
+    ``…_digit``, first that is a single vocabulary token), or None."""
+    for key in PROOF_TOKEN_KEYS:
+        value = labels.get(f"y_proof_{key}")
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, float):
+            if not np.isfinite(value) or value != int(value):
+                continue
+            value = int(value)
+        token = tokenizer.index.get(str(value))
+        if token is not None:
+            return token
+    return None
+
+
+# -- ProsQA's graph and BFS frontier -------------------------------------------------------------
+@dataclass
+class ProsQAGraph:
+    """A ProsQA question's graph: ``children[parent]`` lists the facts' children."""
+
+    root: str
+    children: dict[str, list[str]]
+    concepts: set[str]
+
+    def depths(self) -> dict[str, int]:
+        """BFS depth from the root of every reachable node (the root has depth 0)."""
+        names = sorted(set(self.children) | {c for cs in self.children.values() for c in cs}
+                       | {self.root})
+        index = {n: i for i, n in enumerate(names)}
+        kids = [[index[c] for c in self.children.get(n, [])] for n in names]
+        return {names[i]: d for i, d in _bfs(kids, index[self.root]).items()}
+
+
+def parse_prosqa_graph(question: str) -> ProsQAGraph:
+    """Rebuild the graph from the facts ``Every X is a Y.`` / ``Tom is a X.`` and the final
+    ``Is Tom a A or B?`` (the root is Tom)."""
+    sentences = [s.strip() for s in re.findall(r"[^.?]+[.?]", question)]
+    query = _QUERY.match(sentences[-1]) if sentences else None
+    if query is None:
+        raise UserError("does not end with 'Is X a A or B?'", field="question")
+    children: dict[str, list[str]] = {}
+    concepts: set[str] = set()
+    for i, fact in enumerate(sentences[:-1]):
+        try:
+            parent, child = _parse_step(i, fact)
+        except UserError as e:
+            raise UserError(e.message.replace("steps", "facts"), field="question") from None
+        children.setdefault(parent, []).append(child)
+        concepts.add(child)
+        if fact.startswith("Every "):
+            concepts.add(parent)
+    return ProsQAGraph(root=query.group(1), children=children, concepts=concepts)
+
+
+def frontier_sets(graph: ProsQAGraph, step: int) -> dict[str, set[str]]:
+    """For latent step ``step``: ``frontier`` (BFS depth step+1 from the root), ``reachable``
+    (every other node reachable from the root, root excluded) and ``unreachable`` (concept
+    nodes not reachable from the root)."""
+    depth = graph.depths()
+    reachable = {n for n, d in depth.items() if d >= 1}
+    frontier = {n for n in reachable if depth[n] == step + 1}
+    return {"frontier": frontier, "reachable": reachable - frontier,
+            "unreachable": graph.concepts - reachable - {graph.root}}
+
+
+# -- decoding a store ----------------------------------------------------------------------------
+def _row_tokens(store: Store, rows: np.ndarray, tokenizer: Tokenizer
+                ) -> tuple[np.ndarray, list[dict[str, list[int]]] | None]:
+    """Proof-token id per row (-1: none) and, for ProsQA, each row's frontier token sets."""
+    table = store.steps.data.table.take(rows)
+    keys = [f"y_proof_{k}" for k in PROOF_TOKEN_KEYS if f"y_proof_{k}" in table.column_names]
+    cols = {k: table.column(k).to_pylist() for k in keys}
+    found = (proof_token_id({k: cols[k][i] for k in keys}, tokenizer) for i in range(len(rows)))
+    proof = np.array([-1 if t is None else t for t in found], dtype=np.int64)
+    if store.manifest.get("task") != "prosqa":
+        return proof, None
+    questions = dict(zip(store.examples["example_id"], store.examples["question"]))
+    per_step = max(1, int((store.manifest.get("method_options") or {})
+                          .get("thoughts_per_step", 1)))
+    graphs: dict[str, ProsQAGraph] = {}
+    sets = []
+    for ex, step, kind in zip(*(table.column(c).to_pylist() for c in ("example_id", "step",
+                                                                       "kind"))):
+        if ex not in graphs:
+            try:
+                graphs[ex] = parse_prosqa_graph(questions[ex])
+            except UserError as e:
+                raise e.at(file=store.path / "examples") from None
+        t = step // per_step if kind == "thought" else step
+        sets.append({g: sorted(tokenizer.index[n] for n in nodes if n in tokenizer.index)
+                     for g, nodes in frontier_sets(graphs[ex], t).items()})
+    return proof, sets
+
+
+def decode_layer(model: Any, states: np.ndarray, proof: np.ndarray,
+                 sets: list[dict[str, list[int]]] | None, cell_ids: np.ndarray, top_k: int,
+                 batch_size: int) -> dict[str, np.ndarray]:
+    """Lens of ``states [n, d_model]`` at one layer: top-k ids and probabilities, proof-token
+    rank and probability (NaN where none), each frontier group's mean rank and probability, and
+    the mean probability of every token over the rows of each cell (``cell_ids``)."""
+    n = len(states)
+    out: dict[str, np.ndarray] = {
+        "top_ids": np.zeros((n, top_k), np.int64), "top_probs": np.zeros((n, top_k), np.float32),
+        "proof_rank": np.full(n, np.nan), "proof_prob": np.full(n, np.nan)}
+    groups = GROUPS if sets is not None else ()
+    for g in groups:
+        out[f"{g}_rank"], out[f"{g}_prob"] = np.full(n, np.nan), np.full(n, np.nan)
+    n_cells = int(cell_ids.max()) + 1 if n else 0
+    sums = np.zeros((n_cells, model.cfg.d_vocab_out), np.float64)
+    for start in range(0, n, batch_size):
+        stop = min(n, start + batch_size)
+        x = torch.from_numpy(states[start:stop]).to(model.W_U.device)
+        logits = lens_logits(model, x).float().cpu()
+        p = torch.softmax(logits, dim=-1).numpy()
+        ranks = token_ranks(logits).numpy()
+        np.add.at(sums, cell_ids[start:stop], p)
+        top = np.argsort(-p, axis=-1, kind="stable")[:, :top_k]
+        k = top.shape[1]
+        out["top_ids"][start:stop, :k] = top
+        out["top_probs"][start:stop, :k] = np.take_along_axis(p, top, -1)
+        for i in range(stop - start):
+            row = start + i
+            if proof[row] >= 0:
+                out["proof_rank"][row] = ranks[i, proof[row]]
+                out["proof_prob"][row] = p[i, proof[row]]
+            for g in groups:
+                ids = sets[row][g]
+                if ids:
+                    out[f"{g}_rank"][row] = ranks[i, ids].mean()
+                    out[f"{g}_prob"][row] = p[i, ids].mean()
+    counts = np.bincount(cell_ids, minlength=n_cells)[:, None] if n else np.ones((0, 1))
+    out["cell_probs"] = sums / np.maximum(counts, 1)
+    return out
+
+
+def _summary(values: np.ndarray, groups: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
+    """Mean of the finite values with a bootstrap interval over examples."""
+    ok = np.isfinite(values)
+    v, g = values[ok], groups[ok]
+    if not len(v):
+        return {"mean": None, "ci": None, "n": 0}
+    ci = bootstrap_ci(lambda ix: float(v[ix].mean()), g, n_boot=n_boot, seed=seed)
+    return {"mean": float(v.mean()), "ci": list(ci), "n": int(len(v))}
+
+
+def _cell(dec: dict[str, np.ndarray], sel: np.ndarray, cell: int, examples: np.ndarray,
+          vocab: Sequence[str], cfg: LensConfig, frontier: bool) -> dict[str, Any]:
+    ex = examples[sel]
+    rank, prob = dec["proof_rank"][sel], dec["proof_prob"][sel]
+    out: dict[str, Any] = {"n": int(len(sel)), "n_examples": int(len(np.unique(ex)))}
+    out["proof_token"] = None if not np.isfinite(rank).any() else {
+        "top1_rate": _summary(np.where(np.isfinite(rank), rank == 1, np.nan), ex, cfg.n_boot,
+                              cfg.seed),
+        "mean_rank": _summary(rank, ex, cfg.n_boot, cfg.seed),
+        "mean_log_rank": _summary(np.log(rank), ex, cfg.n_boot, cfg.seed),
+        "mean_prob": _summary(prob, ex, cfg.n_boot, cfg.seed),
+    }
+    mean_probs = dec["cell_probs"][cell]
+    top = np.argsort(-mean_probs, kind="stable")[: cfg.top_k]
+    out["top_tokens"] = [{"token": vocab[t], "mean_prob": float(mean_probs[t])} for t in top]
+    if frontier:
+        out["frontier"] = {g: {"mean_rank": _summary(dec[f"{g}_rank"][sel], ex, cfg.n_boot,
+                                                      cfg.seed),
+                                "mean_prob": _summary(dec[f"{g}_prob"][sel], ex, cfg.n_boot,
+                                                      cfg.seed)} for g in GROUPS}
+        gap = dec["unreachable_rank"][sel] - dec["frontier_rank"][sel]
+        out["frontier"]["rank_gap"] = _summary(gap, ex, cfg.n_boot, cfg.seed)
+    return out
+
+
+def _check_checkpoint(store: Store, run_dir: Path) -> None:
+    weights = run_dir / WEIGHTS
+    if store.manifest.get("checkpoint_sha256") != sha256_file(weights):
+        raise UserError("store was captured from another checkpoint (checkpoint_sha256 differs "
+                        f"from {weights})", file=store.path / MANIFEST)
+
+
+def run(cfg: LensConfig) -> dict[str, Any]:
+    """Decode the store's states at every layer; write lens.json, lens.parquet and figures."""
+    import pandas as pd
+
+    if cfg.top_k < 1:
+        raise UserError("must be at least 1", field="top_k")
+    store = open_store(cfg.store)
+    loaded = load_run(cfg.run, device=cfg.device)
+    _check_checkpoint(store, Path(cfg.run))
+    kinds = cfg.kinds or list(store.manifest.get("kinds", []))
+    for kind in kinds:
+        if kind not in store.manifest.get("kinds", []):
+            raise UserError(f"the store has no rows of kind {kind!r}", field="kinds")
+    rows = np.flatnonzero(np.isin(store.column("kind"), kinds))
+    vocab = loaded.tokenizer.vocab
+    proof, sets = _row_tokens(store, rows, loaded.tokenizer)
+    frontier = sets is not None
+    examples = store.column("example_id")[rows].astype(str)
+    steps, row_kinds = store.column("step")[rows], store.column("kind")[rows].astype(str)
+    keys = [(kind, int(step)) for kind in kinds for step in np.unique(steps[row_kinds == kind])]
+    cell_ids = np.zeros(len(rows), np.int64)
+    for i, (kind, step) in enumerate(keys):
+        cell_ids[(row_kinds == kind) & (steps == step)] = i
+    cells, frames = [], []
+    for layer in range(store.n_layers + 1):
+        dec = decode_layer(loaded.model, store.resid(layer, rows), proof, sets, cell_ids,
+                           cfg.top_k, cfg.batch_size)
+        for i, (kind, step) in enumerate(keys):
+            sel = np.flatnonzero(cell_ids == i)
+            cells.append({"layer": layer, "kind": kind, "step": step,
+                          **_cell(dec, sel, i, examples, vocab, cfg, frontier)})
+        frame = {"example_id": examples, "step": steps, "kind": row_kinds,
+                 "position": store.column("position")[rows], "layer": layer,
+                 "top_tokens": [[vocab[t] for t in ids] for ids in dec["top_ids"]],
+                 "top_probs": list(dec["top_probs"]),
+                 "proof_token": [vocab[t] if t >= 0 else None for t in proof],
+                 "proof_rank": dec["proof_rank"], "proof_prob": dec["proof_prob"]}
+        for g in GROUPS if frontier else ():
+            frame[f"{g}_rank"], frame[f"{g}_prob"] = dec[f"{g}_rank"], dec[f"{g}_prob"]
+        frames.append(pd.DataFrame(frame))
+    out = Path(cfg.out)
+    with atomic_open(out / "lens.parquet", "wb") as f:
+        pd.concat(frames, ignore_index=True).to_parquet(f, index=False)
+    files = {"parquet": str(out / "lens.parquet"),
+             "figure": str(save_figure(heatmap(cells, kinds, store.n_layers), out / "lens.html"))}
+    if frontier:
+        main = main_kind(store) if main_kind(store) in kinds else kinds[0]
+        files["frontier_figure"] = str(save_figure(frontier_figure(cells, main, store.n_layers),
+                                                   out / "lens_frontier.html"))
+    result = {
+        "analysis": "lens", "config": asdict(cfg), "store": str(store.path), "run": cfg.run,
+        "task": store.manifest.get("task"), "method": store.manifest.get("method"),
+        "n_layers": store.n_layers, "kinds": kinds, "rows": int(len(rows)),
+        "rows_with_proof_token": int((proof >= 0).sum()), "frontier": frontier,
+        "cells": cells, "files": files,
+    }
+    save_json(result, out / "lens.json")
+    return result
+
+
+# -- figures -------------------------------------------------------------------------------------
+def _value(cell: dict[str, Any], *path: str) -> Any:
+    node: Any = cell
+    for key in path:
+        if not isinstance(node, dict) or node.get(key) is None:
+            return None
+        node = node[key]
+    return node
+
+
+def heatmap(cells: list[dict[str, Any]], kinds: Sequence[str], n_layers: int) -> Any:
+    """Layer × latent step heatmap of the proof-token top-1 rate, one panel per kind."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=list(kinds),
+                        horizontal_spacing=0.08)
+    for i, kind in enumerate(kinds, start=1):
+        mine = [c for c in cells if c["kind"] == kind]
+        steps = sorted({c["step"] for c in mine})
+        z = [[None] * len(steps) for _ in range(n_layers + 1)]
+        text = [[""] * len(steps) for _ in range(n_layers + 1)]
+        for c in mine:
+            j = steps.index(c["step"])
+            z[c["layer"]][j] = _value(c, "proof_token", "top1_rate", "mean")
+            rank = _value(c, "proof_token", "mean_rank", "mean")
+            text[c["layer"]][j] = "" if rank is None else f"rank {rank:.1f}, n={c['n']}"
+        fig.add_trace(go.Heatmap(
+            z=z, x=steps, y=list(range(n_layers + 1)), text=text, zmin=0, zmax=1,
+            colorscale="Viridis", showscale=i == 1, colorbar={"title": "top-1 rate"},
+            hovertemplate="step %{x}, layer %{y}<br>top-1 rate %{z:.2f}<br>%{text}"
+                          "<extra></extra>"), row=1, col=i)
+        fig.update_xaxes(title_text="latent step", dtick=1, row=1, col=i)
+    style(fig, "Logit lens: how often the proof step's token is the top token",
+          "latent step", "layer (0 = embeddings)")
+    fig.update_yaxes(dtick=1)
+    return fig
+
+
+def frontier_figure(cells: list[dict[str, Any]], kind: str, n_layers: int) -> Any:
+    """Mean rank of frontier, other reachable and unreachable nodes by step, one panel per
+    layer, with 95 % bootstrap intervals."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=n_layers + 1, shared_yaxes=True,
+                        subplot_titles=[f"layer {la}" for la in range(n_layers + 1)])
+    colors = {"frontier": "#d62728", "reachable": "#1f77b4", "unreachable": "#7f7f7f"}
+    names = {"frontier": "frontier (BFS depth t+1)", "reachable": "other reachable nodes",
+             "unreachable": "unreachable concepts"}
+    for layer in range(n_layers + 1):
+        mine = sorted((c for c in cells if c["kind"] == kind and c["layer"] == layer),
+                      key=lambda c: c["step"])
+        for g in GROUPS:
+            stats = [_value(c, "frontier", g, "mean_rank") or {} for c in mine]
+            y = [s.get("mean") for s in stats]
+            ci = [s.get("ci") or [np.nan, np.nan] for s in stats]
+            fig.add_trace(go.Scatter(
+                x=[c["step"] for c in mine], y=y, mode="lines+markers", name=names[g],
+                legendgroup=g, showlegend=layer == 0, line={"color": colors[g]},
+                error_y={"type": "data", "symmetric": False,
+                         "array": [hi - m if m is not None else None for (_, hi), m in zip(ci, y)],
+                         "arrayminus": [m - lo if m is not None else None
+                                        for (lo, _), m in zip(ci, y)]}),
+                row=1, col=layer + 1)
+        fig.update_xaxes(title_text="latent step t", dtick=1, row=1, col=layer + 1)
+    style(fig, f"Logit lens on ProsQA {kind} states: BFS frontier vs other nodes",
+          "latent step t", "mean rank of the nodes' tokens (1 = top; lower = decoded)")
+    return fig
