@@ -28,8 +28,8 @@ are read at readout K (``all_readouts=False``).
 
 Which layers matter: the last layer's state at a RiM block or a pause token is read by nothing
 (attention reads each layer's *input*), so intervening there changes nothing by construction.
-For Coconut it is the next thought, but :func:`workbench.rollout.forward` grabs the fed-back
-hidden state before per-pass hooks run, so that layer is refused for Coconut until it does.
+For Coconut it is the next thought (the fed-back hidden state is read after the per-pass hooks,
+so an edit there reaches it).
 """
 
 from __future__ import annotations
@@ -156,11 +156,6 @@ def check_layer(method: Method, model: HookedTransformer, layer: int) -> None:
     n = model.cfg.n_layers
     if not 0 <= layer <= n:
         raise UserError(f"layer {layer} out of range 0..{n}", field="layer")
-    if method.name == "coconut" and layer == n:
-        # The rollout grabs the fed-back hidden state before per-pass hooks run, so an edit of
-        # the last layer would not reach the next thought (see the module docstring).
-        raise UserError(f"coconut: layer {n} (the fed-back final state) cannot be intervened "
-                        f"on yet; use a layer in 0..{n - 1}", field="layer")
 
 
 @dataclass(frozen=True)
@@ -240,10 +235,11 @@ def intervene(method: Method, model: HookedTransformer, examples: Sequence[Token
               donors: Sequence[int] | None = None, seed: int = 0, batch_size: int = 32,
               recorder: Recorder | None = None, max_new: int | None = None
               ) -> list[Prediction]:
-    """Inference with every intervention of ``interventions`` applied at once, at the layer of
-    ``clean`` (the clean run of the same examples; needed by ``mean`` and ``swap``). ``donors[i]``
-    is the example whose clean state example i receives in a swap (default: a seeded
-    derangement). ``recorder`` records the intervened run's states (one batch only)."""
+    """Inference with every intervention of ``interventions`` applied at once (one per step),
+    at the layer of ``clean`` (the clean run of the same examples; needed by ``mean`` and
+    ``swap``; without it, layer 0). ``donors[i]`` is the example whose clean state example i
+    receives in a swap (default: a seeded derangement). ``recorder`` records the intervened
+    run's states (one batch only)."""
     if recorder is not None and len(examples) > batch_size:
         raise ValueError("a recorder needs every example in one batch")
     kinds = {iv.kind for iv in interventions}

@@ -204,6 +204,10 @@ ANALYSES = {
                     "PCA/UMAP of latent states (cached), trajectories, block-specificity"),
     "lens": ("analyses.lens", "LensConfig",
              "logit lens of every latent step and layer; ProsQA's BFS frontier"),
+    "interventions": ("analyses.interventions", "InterventionConfig",
+                      "zero / mean / noise / swap each latent step during inference"),
+    "compare": ("analyses.compare", "CompareConfig",
+                "efficiency and scaling across finished runs"),
 }
 
 
@@ -220,15 +224,19 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_analyze(sub: argparse._SubParsersAction) -> None:
+def _configure_analyze(p: Parser, argv: Sequence[str]) -> None:
+    """Subcommands per analysis; only the chosen one's module is imported (they are heavy)."""
     import dataclasses
     import importlib
 
-    p = sub.add_parser("analyze", help="run an analysis on a trajectory store (or runs)")
     asub = p.add_subparsers(title="analyses", metavar="ANALYSIS", parser_class=Parser)
+    words = [a for a in argv if not a.startswith("-")]
+    chosen = words[1] if len(words) > 1 else None
     for name, (module_name, config_name, help_text) in ANALYSES.items():
-        cls = getattr(importlib.import_module(module_name), config_name)
         q = asub.add_parser(name, help=help_text)
+        if name != chosen:
+            continue
+        cls = getattr(importlib.import_module(module_name), config_name)
         names = {f.name for f in dataclasses.fields(cls)}
         positional = "store" if "store" in names else ("runs" if "runs" in names else None)
         if positional == "store":
@@ -254,48 +262,42 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> Parser:
-    from workbench.demo import DemoConfig
+def _configure_data(p: Parser, argv: Sequence[str]) -> None:
     from workbench.tasks import TASKS
     from workbench.tasks.generate import GenerateConfig
     from workbench.tasks.loaders import FORMATS
 
-    parser = Parser(prog="lwb", description="Latent Workbench: train, capture and analyse "
-                    "latent-reasoning language models.")
-    parser.add_argument("--version", action="version", version=f"lwb {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
-
-    data = sub.add_parser("data", help="generate, inspect, validate and convert datasets")
-    data.set_defaults(func=lambda a: (data.print_help(), 0)[1])
-    dsub = data.add_subparsers(title="data commands", metavar="COMMAND", parser_class=Parser)
-
-    p = dsub.add_parser("generate", help="generate a split of a task as JSONL")
-    add_arguments(p, GenerateConfig)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_generate)
+    p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
+    dsub = p.add_subparsers(title="data commands", metavar="COMMAND", parser_class=Parser)
+    q = dsub.add_parser("generate", help="generate a split of a task as JSONL")
+    add_arguments(q, GenerateConfig)
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=_cmd_generate)
 
     def file_command(name: str, help: str, func) -> Parser:
-        p = dsub.add_parser(name, help=help)
-        p.add_argument("file", type=Path, help="JSONL, Coconut JSON array, or iCoT text file")
-        p.add_argument("--task", choices=[*TASKS, "gsm"], default=None,
+        q = dsub.add_parser(name, help=help)
+        q.add_argument("file", type=Path, help="JSONL, Coconut JSON array, or iCoT text file")
+        q.add_argument("--task", choices=[*TASKS, "gsm"], default=None,
                        help="task of the examples (default: the 'task' field, else inferred)")
-        p.set_defaults(func=func)
-        return p
+        q.set_defaults(func=func)
+        return q
 
     file_command("inspect", "print counts and task statistics of a dataset file",
                  _cmd_inspect).add_argument("--json", action="store_true", help="print JSON")
     file_command("validate", "check every example, its proof and its tokens", _cmd_validate)
-    p = file_command("convert", "load (deriving proofs) and write as JSONL or iCoT text",
+    q = file_command("convert", "load (deriving proofs) and write as JSONL or iCoT text",
                      _cmd_convert)
-    p.add_argument("--out", type=Path, required=True, help="output file")
-    p.add_argument("--format", choices=[f for f in FORMATS if f != "json"], default="jsonl",
+    q.add_argument("--out", type=Path, required=True, help="output file")
+    q.add_argument("--format", choices=[f for f in FORMATS if f != "json"], default="jsonl",
                    help="output format (default: jsonl)")
 
-    p = sub.add_parser("train", help="train a method on a task (a resumable run directory)")
+
+def _configure_train(p: Parser, argv: Sequence[str]) -> None:
     _add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a run on a dataset file (accuracy, tokens, latency)")
+
+def _configure_eval(p: Parser, argv: Sequence[str]) -> None:
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("--data", type=Path, required=True, help="dataset file (any format)")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -308,37 +310,72 @@ def build_parser() -> Parser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
+
+def _configure_capture(p: Parser, argv: Sequence[str]) -> None:
     from workbench.capture import CaptureConfig
 
-    p = sub.add_parser("capture", help="record every latent step's states into a store")
     p.add_argument("run", help="run directory")
     add_arguments(p, CaptureConfig, skip=("run",))
     p.set_defaults(func=_cmd_capture)
 
-    _add_analyze(sub)
 
-    p = sub.add_parser("compare", help="tabulate runs side by side")
+def _configure_compare(p: Parser, argv: Sequence[str]) -> None:
     p.add_argument("runs", type=Path, nargs="+", help="run directories")
     p.add_argument("--split", default="test", help="which split's metrics (default: test)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("results", help="snapshot finished runs and render docs/RESULTS.md")
+
+def _configure_results(p: Parser, argv: Sequence[str]) -> None:
     p.add_argument("runs", type=Path, nargs="*", help="finished run directories to add")
     p.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"), help="page to write")
     p.add_argument("--notes", type=Path, default=Path("docs/results/notes.md"),
                    help="hand-written discussion appended to the page")
     p.set_defaults(func=_cmd_results)
 
-    p = sub.add_parser("models", help="list the model presets and their parameter counts")
+
+def _configure_models(p: Parser, argv: Sequence[str]) -> None:
+    from workbench.tasks import TASKS
+
     p.add_argument("--task", choices=list(TASKS), default="prosqa",
                    help="task whose vocabulary sizes the embedding (default: prosqa)")
     p.add_argument("--n-ctx", type=int, default=512, help="context length (default: 512)")
     p.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("demo", help="the main job on built-in defaults (see README)")
+
+def _configure_demo(p: Parser, argv: Sequence[str]) -> None:
+    from workbench.demo import DemoConfig
+
     add_arguments(p, DemoConfig)
     p.set_defaults(func=_cmd_demo)
+
+
+#: Every subcommand: its one-line help and the function that adds its arguments. Only the
+#: command being run is configured, so ``lwb --help`` does not import torch.
+COMMANDS = {
+    "data": ("generate, inspect, validate and convert datasets", _configure_data),
+    "train": ("train a method on a task (a resumable run directory)", _configure_train),
+    "eval": ("evaluate a run on a dataset file (accuracy, tokens, latency)", _configure_eval),
+    "capture": ("record every latent step's states into a store", _configure_capture),
+    "analyze": ("run an analysis on a trajectory store (or runs)", _configure_analyze),
+    "compare": ("tabulate runs side by side", _configure_compare),
+    "results": ("snapshot finished runs and render docs/RESULTS.md", _configure_results),
+    "models": ("list the model presets and their parameter counts", _configure_models),
+    "demo": ("the main job on built-in defaults (see README)", _configure_demo),
+}
+
+
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = Parser(prog="lwb", description="Latent Workbench: train, capture and analyse "
+                    "latent-reasoning language models.")
+    parser.add_argument("--version", action="version", version=f"lwb {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+    for name, (help_text, configure) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == chosen:
+            configure(p, argv)
     return parser
 
 
@@ -364,7 +401,7 @@ def _apply_config_file(parser: Parser, argv: Sequence[str] | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     try:
         _apply_config_file(parser, argv)
     except UserError as e:

@@ -128,11 +128,11 @@ def forward(
             return scores.masked_fill(blocked, ignore)
 
         hooks += [(f"blocks.{i}.attn.hook_attn_scores", mask) for i in range(model.cfg.n_layers)]
+    hooks += list(extra_hooks)  # before the hidden-state grab, so edits reach the next thought
     hidden: list[Tensor] = []
     if want_hidden:
         last = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
         hooks.append((last, lambda x, hook: hidden.append(x)))
-    hooks += list(extra_hooks)
     mask_arg = torch.ones_like(query.tokens) if cache is not None else None
     with model.hooks(fwd_hooks=hooks):
         logits = model(query.tokens, past_kv_cache=cache, attention_mask=mask_arg)
