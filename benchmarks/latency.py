@@ -168,7 +168,7 @@ def main() -> None:
     n = args.coconut_examples
     answers = [[coco.ans, *e.answer, coco.eos] for e in exs[:n]]
     with torch.no_grad():
-        coconut_batched(coco, model, exs[:4], answers[:4])  # warm-up
+        coconut_batched(coco, model, exs[:64], answers[:64])  # warm-up at full batch size
         t_batched = sum(timed(lambda i=i: coconut_batched(coco, model, exs[i:i + 64],
                                                           answers[i:i + 64]))
                         for i in range(0, n, 64))
