@@ -26,6 +26,7 @@ from train.distributed import World, barrier, setup, sum_gradients, sum_scalar, 
 from train.evaluate import evaluate
 from workbench.errors import UserError
 from workbench.io import append_jsonl, atomic_write_json, atomic_write_text
+from workbench.lock import exclusive
 from workbench.methods import Method, Tokenized, get_method
 from workbench.methods.base import Stage, collate
 from workbench.models import build_model, count_parameters, model_config
@@ -298,5 +299,10 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, method_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train (or resume) the run ``cfg.out``; returns its metrics."""
-    return Trainer(cfg, method_options).run()
+    """Train (or resume) the run ``cfg.out``; returns its metrics. One writer per run: a second
+    process training into the same directory is refused."""
+    trainer = Trainer(cfg, method_options)
+    if not trainer.world.main:
+        return trainer.run()
+    with exclusive(cfg.out, "training"):
+        return trainer.run()

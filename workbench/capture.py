@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_json, sha256_file
+from workbench.lock import exclusive
 from workbench.methods import Method, Tokenized, get_method, tokenize
 from workbench.methods.base import collate
 from workbench.rollout import Recorder
@@ -205,16 +206,23 @@ def load_for_capture(cfg: CaptureConfig) -> tuple[Run, Method, list[Tokenized]]:
 
 def capture(cfg: CaptureConfig) -> dict[str, Any]:
     """Write the store ``cfg.out``; returns its manifest. A killed capture leaves only a
-    ``.<name>.partial`` directory, never a store that looks complete."""
+    ``.<name>.partial`` directory, never a store that looks complete. One writer per store."""
     import datasets
-    from datasets.arrow_writer import ArrowWriter
-
-    from train.evaluate import answer_budget
 
     datasets.disable_progress_bars()
     for name in ("run", "data", "out"):
         if not getattr(cfg, name):
             raise UserError(f"--{name} is required", field=name)
+    with exclusive(cfg.out, "capturing"):
+        return _capture(cfg)
+
+
+def _capture(cfg: CaptureConfig) -> dict[str, Any]:
+    import datasets
+    from datasets.arrow_writer import ArrowWriter
+
+    from train.evaluate import answer_budget
+
     out = Path(cfg.out)
     if out.exists() and not cfg.force:
         raise UserError("already exists; pass --force to replace it", file=out)

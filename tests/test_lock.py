@@ -1,0 +1,48 @@
+"""One writer per run or store; a crashed writer's lock does not outlive it."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from workbench.errors import UserError
+from workbench.lock import exclusive
+
+HOLD = """
+import sys, time
+from workbench.lock import exclusive
+with exclusive(sys.argv[1], "training"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_writer_is_refused_while_the_first_lives_and_admitted_after_it_dies(tmp_path):
+    target = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(target)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "held"
+    with pytest.raises(UserError) as info:
+        with exclusive(target, "capturing"):
+            pass
+    message = str(info.value)
+    assert "already training here" in message and f"pid {proc.pid}" in message
+    os.kill(proc.pid, signal.SIGKILL)  # a crash: no clean-up code runs
+    proc.wait()
+    deadline = time.time() + 10
+    while True:
+        try:
+            with exclusive(target, "training"):
+                break
+        except UserError:
+            assert time.time() < deadline, "the dead writer's lock was never released"
+            time.sleep(0.05)
+
+
+def test_the_lock_is_reentrant_across_sequential_uses(tmp_path):
+    for _ in range(3):
+        with exclusive(tmp_path / "store", "capturing"):
+            pass
