@@ -88,4 +88,4 @@ def test_existing_store_needs_force_and_a_failed_capture_leaves_nothing(store, d
         capture(CaptureConfig(run=str(run), data=str(data_files["prosqa"]), out=str(target),
                               batch_size=4, quiet=True))
     assert not target.exists()
-    assert not list(tmp_path.glob(".killed*"))
+    assert not list(tmp_path.glob(".killed.partial*")), "the partial store was removed"
