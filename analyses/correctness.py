@@ -94,6 +94,11 @@ def select_answers(cells: dict[int, dict[str, Any]], eids: np.ndarray, steps: np
     """Accuracy of the probe-chosen readout, the final readout and any readout."""
     prob: dict[tuple[str, int], float] = {}
     for k, cell in cells.items():
+        if "_oof" not in cell:  # one class only (every readout right, or every one wrong)
+            sel = steps == k
+            for g, v in zip(eids[sel], y[sel]):
+                prob[(g, k)] = float(v)
+            continue
         yk, proba, _, _, groups = cell["_oof"]
         p1 = proba[:, 1] if proba.shape[1] > 1 else np.zeros(len(yk))
         for g, p in zip(groups, p1):

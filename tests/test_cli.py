@@ -87,16 +87,3 @@ def test_convert_writes_icot_text_that_loads_back_to_the_same_steps(tmp_path, ca
         assert (y["question"], y["steps"], y["answer"], y["proof"]) == (
             x["question"], x["steps"], x["answer"], x["proof"])
         assert y["task"] == "mult"
-
-
-def test_demo_generates_its_datasets_once_and_prints_their_statistics(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--preset", "tiny", "--quiet"]) == 0
-    files = sorted((out / "data").iterdir())
-    assert [f.name for f in files] == sorted(
-        f"{t}-tiny-{s}.jsonl" for t in ("chain", "prosqa") for s in ("train", "valid", "test"))
-    text = capsys.readouterr().out
-    assert "prosqa / test" in text and "path length share %" in text
-    stamps = {f: f.stat().st_mtime_ns for f in files}
-    assert main(["demo", "--out", str(out), "--preset", "tiny", "--quiet"]) == 0
-    assert {f: f.stat().st_mtime_ns for f in files} == stamps

@@ -343,11 +343,103 @@ def _configure_models(p: Parser, argv: Sequence[str]) -> None:
     p.set_defaults(func=_cmd_models)
 
 
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from workbench import experiment
+
+    config = args.config or Path("experiments") / f"{args.grid}.yaml"
+    if args.grid == "zoo":
+        manifest = experiment.zoo(config, quiet=args.quiet)
+        print(f"exported {len(manifest['runs'])} runs to zoo/")
+        return 0
+    experiment.run_grid(experiment.read_grid(config), quiet=args.quiet)
+    return 0
+
+
+def _configure_experiment(p: Parser, argv: Sequence[str]) -> None:
+    p.add_argument("grid", choices=["zoo", "efficiency", "scaling", "ablations", "custom"],
+                   help="which grid (custom: only --config)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="grid file (default: experiments/<grid>.yaml)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_experiment)
+
+
 def _configure_demo(p: Parser, argv: Sequence[str]) -> None:
     from workbench.demo import DemoConfig
 
     add_arguments(p, DemoConfig)
     p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    """Serve the Streamlit app on HOST:PORT; print "app ready at URL" once it answers."""
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    import app
+
+    def stop(signum: int, frame: object) -> None:  # SIGTERM: stop the server too
+        raise SystemExit(128 + signum)
+
+    root = Path(args.runs)
+    if not root.is_dir():
+        raise UserError("the runs root is not a directory", file=root)
+    main_script = Path(app.__file__).parent / "main.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(main_script),
+               "--server.address", args.host, "--server.port", str(args.port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.scriptHealthCheckEnabled", "true", "--client.toolbarMode", "minimal",
+               "--", "--runs", str(root.resolve())]
+    url = f"http://{args.host}:{args.port}"
+    proc = subprocess.Popen(command)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        deadline = time.monotonic() + args.timeout
+        while True:
+            if proc.poll() is not None:
+                raise UserError(f"the app exited with status {proc.returncode} before it "
+                                f"answered (is port {args.port} in use?)", field="port")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise UserError(f"no answer from {url} within {args.timeout:g} s", field="port")
+            time.sleep(0.2)
+        # Run the app's script once (Streamlit's script health check): it loads the libraries
+        # every page uses, so the first visitor does not wait for them.
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/script-health-check",
+                                        timeout=args.timeout) as r:
+                r.read()
+        except OSError as e:
+            print(f"lwb: warning: the app's script did not run cleanly ({e}); see the log above",
+                  file=sys.stderr, flush=True)
+        print(f"app ready at {url}", flush=True)
+        return proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+
+
+def _configure_app(p: Parser, argv: Sequence[str]) -> None:
+    p.add_argument("--runs", default="runs",
+                   help="runs root: run directories (depth <= 3) with store/ and analyses/ "
+                        "(default: runs; layout in docs/app.md)")
+    p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--timeout", type=float, default=120,
+                   help="seconds to wait for the server to answer (default: 120)")
+    p.set_defaults(func=_cmd_app)
 
 
 #: Every subcommand: its one-line help and the function that adds its arguments. Only the
@@ -360,8 +452,11 @@ COMMANDS = {
     "analyze": ("run an analysis on a trajectory store (or runs)", _configure_analyze),
     "compare": ("tabulate runs side by side", _configure_compare),
     "results": ("snapshot finished runs and render docs/RESULTS.md", _configure_results),
+    "experiment": ("train a declarative grid of runs (zoo, efficiency, scaling, ablations)",
+                   _configure_experiment),
     "models": ("list the model presets and their parameter counts", _configure_models),
     "demo": ("the main job on built-in defaults (see README)", _configure_demo),
+    "app": ("serve the Streamlit app on a runs root (127.0.0.1 by default)", _configure_app),
 }
 
 
@@ -415,6 +510,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"lwb: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as e:  # a full disk, a read-only directory: one line, nothing half-written
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"lwb: error: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("lwb: interrupted", file=sys.stderr)

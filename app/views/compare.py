@@ -1,0 +1,55 @@
+"""Compare: two runs side by side, on the same example and on the same analyses."""
+
+import streamlit as st
+
+from app import blocks, common
+from workbench import browse
+
+st.title("Compare")
+root = common.runs_root()
+runs = common.need_runs(root)
+name_a, run_a = common.pick_run(root, runs, key="run", label="Run A")
+if "run_b" not in st.session_state and len(runs) > 1:  # B starts as another run than A
+    st.session_state["run_b"] = next(r for r in runs if r != name_a)
+name_b, run_b = common.pick_run(root, runs, key="run_b", label="Run B")
+
+table = common.runs_table(root)
+pair = table[table["run"].isin([name_a, name_b])].rename(columns=browse.RUN_COLUMNS)
+common.table(pair, "compare-runs")
+
+st.header("The same example")
+with common.shown():
+    examples_a, steps_a = common.frames(run_a)
+    examples_b, steps_b = common.frames(run_b)
+    both = [e for e in examples_a["example_id"] if e in set(examples_b["example_id"])]
+    if not both:
+        st.info(f"{name_a} and {name_b} share no example: capture both on the same test file "
+                "(`lwb capture RUN --data TEST.jsonl --out RUN/store`)")
+    else:
+        example_id = common.pick_example(both)
+        example = examples_a[examples_a["example_id"] == example_id].iloc[0].to_dict()
+        blocks.show_problem(example, "compare")
+        for (side, name, run, examples, steps), col in zip(
+                (("A", name_a, run_a, examples_a, steps_a),
+                 ("B", name_b, run_b, examples_b, steps_b)), st.columns(2)):
+            col.subheader(f"{side}: {name}")
+            key = f"{side}-{name}"
+            blocks.show_answer(examples[examples["example_id"] == example_id].iloc[0].to_dict(),
+                              col)
+            kind = browse.kinds_of(common.store(run))[0]
+            blocks.show_lens(run, steps, example_id, kind, key, col)
+            if "y_readout_prediction" in steps.columns:
+                blocks.show_readouts(steps, example_id, key, col)
+            blocks.show_cosine(run, steps, example_id, kind, common.store(run).n_layers,
+                              key, col)
+
+st.header("The same analyses")
+for title, show in (("Probes", blocks.show_probes), ("Alignment", blocks.show_alignment),
+                    ("Correctness probe", blocks.show_correctness),
+                    ("Interventions", blocks.show_interventions)):
+    st.subheader(title)
+    for (side, name, run), col in zip((("A", name_a, run_a), ("B", name_b, run_b)),
+                                      st.columns(2)):
+        col.caption(f"{side}: {name}")
+        show(run, f"{side}-{name}", col)
+common.footer()

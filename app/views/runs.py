@@ -1,0 +1,52 @@
+"""Runs: every run of the root in a table, filters, and the efficiency and scaling charts."""
+
+import pandas as pd
+import streamlit as st
+
+from app import common
+from workbench import browse
+
+st.title("Runs")
+root = common.runs_root()
+common.need_runs(root)
+table = common.runs_table(root)
+
+filters = st.columns(3)
+for col, key in zip(filters, ("task", "method", "size")):
+    values = sorted(v for v in table[key].dropna().unique())
+    chosen = col.multiselect(key, values, default=values, key=f"filter-{key}")
+    # Runs whose config does not say (a broken config.json) stay until a filter is narrowed.
+    table = table[table[key].isin(chosen) | (table[key].isna() & (len(chosen) == len(values)))]
+
+shown = table.rename(columns=browse.RUN_COLUMNS)
+shown["seed"] = pd.to_numeric(shown["seed"], errors="coerce").astype("Int64")
+shown["parameters"] = pd.to_numeric(shown["parameters"], errors="coerce").astype("Int64")
+st.markdown(f"**{len(shown)} runs** under `{root}`")
+common.table(shown, "runs", column_config={
+    "accuracy": st.column_config.NumberColumn(format="%.3f"),
+    "any-block accuracy": st.column_config.NumberColumn(format="%.3f"),
+    "generated tokens": st.column_config.NumberColumn(format="%.2f"),
+    "time to first token (ms)": st.column_config.NumberColumn(format="%.2f")})
+
+st.header("Efficiency and scaling")
+rows = browse.compare_rows(table)
+if not rows:
+    st.info("no run with test metrics among those shown: finish `lwb train` (it evaluates on the "
+            "test split) or run `lwb eval RUN --data TEST.jsonl`")
+else:
+    from analyses.compare import efficiency, efficiency_figure, scaling_figure, scaling_fits
+
+    fits = scaling_fits(rows, n_boot=200)
+    common.figure(efficiency_figure(rows), "efficiency")
+    common.table(pd.DataFrame(efficiency(rows)), "efficiency-table")
+    common.figure(scaling_figure(rows, fits), "scaling")
+    common.table(pd.DataFrame(fits), "scaling-fits")
+
+st.header("Saved comparison")
+with common.shown():
+    saved = common.compare_json(root)
+    st.caption(f"`{root / browse.COMPARE / 'compare.json'}`: {len(saved.get('rows', []))} runs, "
+               f"split {saved.get('split')}; {saved.get('fit', '')}")
+    common.table(pd.DataFrame(saved.get("efficiency", [])), "saved-efficiency")
+    common.table(pd.DataFrame(saved.get("fits", [])), "saved-fits")
+common.footer()

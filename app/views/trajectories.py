@@ -1,0 +1,38 @@
+"""Trajectory browser: one run, one example: the problem, the latent steps through the logit
+lens, the readouts, step-to-step similarity and the answer."""
+
+import streamlit as st
+
+from app import blocks, common
+from workbench import browse
+
+st.title("Trajectory browser")
+root = common.runs_root()
+name, run = common.pick_run(root, common.need_runs(root))
+with common.shown():
+    store = common.store(run)
+    examples, steps = common.frames(run)
+    only_wrong = st.sidebar.toggle("only wrong answers", key="only_wrong")
+    shown = examples[~examples["correct"].astype(bool)] if only_wrong else examples
+    if not len(shown):
+        st.info(f"{name}: every example is answered correctly; nothing to show with "
+                "'only wrong answers'")
+    else:
+        example_id = common.pick_example(shown["example_id"].tolist())
+        example = examples[examples["example_id"] == example_id].iloc[0].to_dict()
+        kind = st.sidebar.selectbox("latent-step kind", browse.kinds_of(store), key="kind")
+
+        st.subheader(f"{name} · {example_id}")
+        blocks.show_answer(example)
+        left, right = st.columns([3, 2])
+        blocks.show_problem(example, "problem", left)
+        right.markdown("#### Readouts per memory block")
+        blocks.show_readouts(steps, example_id, "trajectory", right)
+
+        left, right = st.columns([3, 2])
+        left.markdown("#### Latent steps through the logit lens")
+        blocks.show_lens(run, steps, example_id, kind, "trajectory", left)
+        right.markdown("#### Step-to-step cosine similarity")
+        layer = right.slider("layer", 0, store.n_layers, store.n_layers, key="cosine_layer")
+        blocks.show_cosine(run, steps, example_id, kind, layer, "trajectory", right)
+common.footer()
