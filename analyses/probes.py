@@ -12,6 +12,7 @@ position (Hewitt & Liang's per-type control), for steps whose token type means s
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -98,7 +99,9 @@ def score(y: np.ndarray, proba: np.ndarray, k: int) -> float:
         if len(np.unique(y)) < 2:
             return float("nan")
         return float(roc_auc_score(y, proba[:, 1]))
-    return float(balanced_accuracy_score(y, proba.argmax(1)))
+    with warnings.catch_warnings():  # a resample may lack some predicted class: expected
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(y, proba.argmax(1)))
 
 
 def probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, control_y: np.ndarray | None,

@@ -1,0 +1,36 @@
+"""``lwb demo --quick --no-app``: the whole pipeline on tiny models, every artifact present and
+readable, and a second run reuses everything."""
+
+import json
+
+from workbench.cli import main
+from workbench.runs import load_run
+from workbench.store import open_store
+
+METHODS = ("nocot", "cot", "pause", "coconut", "rim")
+
+
+def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
+    root = tmp_path / "demo"
+    assert main(["demo", "--quick", "--no-app", "--quiet", "--out", str(root)]) == 0
+    table = capsys.readouterr().out
+    files = []
+    for method in METHODS:
+        run = root / f"chain-{method}"
+        load_run(run)  # weights, tokenizer and config agree, checksums hold
+        store = open_store(run / "store")
+        assert len(store.examples) == 16
+        analyses = ["probes", "alignment", "projections", "lens"]
+        analyses += ["correctness"] if method == "rim" else []
+        analyses += ["interventions"] if method in ("pause", "coconut", "rim") else []
+        for name in analyses:
+            path = run / "analyses" / f"{name}.json"
+            json.loads(path.read_text())
+            files.append(path)
+        assert f"chain-{method}" in table
+    compare = json.loads((root / "compare" / "compare.json").read_text())
+    assert len(compare["rows"]) == 5
+    assert "diagonality" in table and "correctness_auroc" in table
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    assert main(["demo", "--quick", "--no-app", "--quiet", "--out", str(root)]) == 0
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps, "finished steps are reused"
