@@ -19,14 +19,14 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from analyses.common import main_kind, save_figure, save_json, style
-from analyses.probes import ProbeConfig, encode_labels, probe, score
+from analyses.probes import ProbeConfig, ProbeSettings, encode_labels, probe, score
 from workbench.errors import UserError
 from workbench.store import Store, open_store
 
 
 @dataclass
-class AlignmentConfig:
-    """Which states and which proof content."""
+class AlignmentConfig(ProbeSettings):
+    """Which states and which proof content (probe settings: see ProbeSettings)."""
 
     store: str = ""
     """Trajectory store directory."""
@@ -38,18 +38,6 @@ class AlignmentConfig:
     """Latent-step kind (default: the store's main kind)."""
     layers: list[int] | None = None
     """Layers (default: all)."""
-    folds: int = 5
-    """Cross-validation folds, grouped by example."""
-    C: float = 1.0
-    """Inverse L2 regularisation strength."""
-    max_iter: int = 200
-    """Solver iterations."""
-    n_boot: int = 200
-    """Bootstrap resamples for the diagonality CI."""
-    seed: int = 0
-    """Seed of folds, control labels and bootstrap."""
-    n_jobs: int = -1
-    """Cells probed in parallel."""
 
 
 def proof_table(store: Store) -> dict[str, list[dict[str, Any]]]:

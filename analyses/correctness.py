@@ -18,14 +18,14 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from analyses.common import bootstrap_ci, save_figure, save_json, style
-from analyses.probes import ProbeConfig, probe
+from analyses.probes import ProbeConfig, ProbeSettings, probe
 from workbench.errors import UserError
 from workbench.store import open_store
 
 
 @dataclass
-class CorrectnessConfig:
-    """Which store and how to probe."""
+class CorrectnessConfig(ProbeSettings):
+    """Which store (probe settings: see ProbeSettings)."""
 
     store: str = ""
     """Trajectory store of a RiM run."""
@@ -33,18 +33,6 @@ class CorrectnessConfig:
     """Output directory (correctness.json, correctness.html)."""
     layers: list[int] | None = None
     """Layers (default: all)."""
-    folds: int = 5
-    """Cross-validation folds, grouped by example."""
-    C: float = 1.0
-    """Inverse L2 regularisation strength."""
-    max_iter: int = 200
-    """Solver iterations."""
-    n_boot: int = 200
-    """Bootstrap resamples."""
-    seed: int = 0
-    """Seed of folds, control labels and bootstrap."""
-    n_jobs: int = -1
-    """Cells probed in parallel."""
 
 
 def run(cfg: CorrectnessConfig) -> dict[str, Any]:

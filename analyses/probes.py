@@ -31,7 +31,25 @@ from workbench.store import Store, open_store
 
 
 @dataclass
-class ProbeConfig:
+class ProbeSettings:
+    """How a probe is fitted and scored (shared by probes, alignment and correctness)."""
+
+    folds: int = 5
+    """Cross-validation folds, grouped by example."""
+    C: float = 1.0
+    """Inverse L2 regularisation strength of the logistic regression."""
+    max_iter: int = 200
+    """Solver iterations."""
+    n_boot: int = 200
+    """Bootstrap resamples (over examples) for the 95 % CI."""
+    seed: int = 0
+    """Seed of folds, control labels and bootstrap."""
+    n_jobs: int = -1
+    """Cells probed in parallel (joblib)."""
+
+
+@dataclass
+class ProbeConfig(ProbeSettings):
     """Which states, which label, how to probe."""
 
     store: str = ""
@@ -46,20 +64,8 @@ class ProbeConfig:
     """Layers to probe (default: all, 0 = embeddings)."""
     steps: list[int] | None = None
     """Latent steps to probe (default: all)."""
-    folds: int = 5
-    """Cross-validation folds, grouped by example."""
     control: Literal["example", "type", "none"] = "example"
     """Control task: a random label per example, per token type, or none."""
-    C: float = 1.0
-    """Inverse L2 regularisation strength of the logistic regression."""
-    max_iter: int = 200
-    """Solver iterations."""
-    n_boot: int = 200
-    """Bootstrap resamples (over examples) for the 95 % CI."""
-    seed: int = 0
-    """Seed of folds, control labels and bootstrap."""
-    n_jobs: int = -1
-    """Cells probed in parallel (joblib)."""
     pool_steps: bool = False
     """One probe per layer over the rows of every step together (step = -1); folds grouped by
     example keep an example's rows on one side."""

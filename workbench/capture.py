@@ -29,12 +29,11 @@ from tqdm import tqdm
 from workbench.errors import UserError
 from workbench.io import atomic_write_json, sha256_file
 from workbench.lock import exclusive
-from workbench.methods import Method, Tokenized, get_method, tokenize
+from workbench.methods import Method, Tokenized, open_run_with_data
 from workbench.methods.base import collate
 from workbench.rollout import Recorder
-from workbench.runs import WEIGHTS, Run, load_run
+from workbench.runs import WEIGHTS, Run
 from workbench.store import FORMAT, MANIFEST
-from workbench.tasks.loaders import load_file
 
 
 @dataclass
@@ -186,22 +185,7 @@ def capture_batch(method: Method, model: Any, chunk: Sequence[Tokenized], cfg: C
 
 
 def load_for_capture(cfg: CaptureConfig) -> tuple[Run, Method, list[Tokenized]]:
-    run = load_run(cfg.run, device=cfg.device)
-    loaded = load_file(cfg.data)
-    examples = loaded.examples[: cfg.limit] if cfg.limit else loaded.examples
-    opts = {k: v for k, v in run.config["method"].items() if k != "name"}
-    method = get_method(run.config["method"]["name"], opts, run.tokenizer)
-    tokenized = []
-    for i, ex in enumerate(examples):
-        try:
-            tokenized.append(tokenize(ex, run.tokenizer))
-            need = len(method.full_prompt(tokenized[-1]))
-            if need >= run.model.cfg.n_ctx:
-                raise UserError(f"the prompt needs {need} positions but the model's context "
-                                f"is {run.model.cfg.n_ctx}")
-        except UserError as e:
-            raise e.at(file=cfg.data, line=loaded.lines[i]) from None
-    return run, method, tokenized
+    return open_run_with_data(cfg.run, cfg.data, limit=cfg.limit, device=cfg.device)
 
 
 def capture(cfg: CaptureConfig) -> dict[str, Any]:

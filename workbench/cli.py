@@ -142,25 +142,10 @@ def _print_metrics(run: str, metrics: dict) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate
     from workbench.io import atomic_write_json
-    from workbench.methods import get_method, tokenize
-    from workbench.runs import load_run
-    from workbench.tasks.loaders import load_file
+    from workbench.methods import open_run_with_data
 
-    run = load_run(args.run, device=args.device)
-    loaded = load_file(args.data)
-    examples = loaded.examples[: args.limit] if args.limit else loaded.examples
-    opts = {k: v for k, v in run.config["method"].items() if k != "name"}
-    method = get_method(run.config["method"]["name"], opts, run.tokenizer)
-    tokenized = []
-    for i, ex in enumerate(examples):
-        try:
-            tokenized.append(tokenize(ex, run.tokenizer))
-            need = len(method.prompt(tokenized[-1]))
-            if need >= run.model.cfg.n_ctx:
-                raise UserError(f"the prompt needs {need} positions but the model's context "
-                                f"is {run.model.cfg.n_ctx} (train with a larger --n-ctx)")
-        except UserError as e:
-            raise e.at(file=args.data, line=loaded.lines[i]) from None
+    run, method, tokenized = open_run_with_data(args.run, args.data, limit=args.limit,
+                                                device=args.device)
     result = evaluate(method, run.model, tokenized, batch_size=args.batch_size,
                       latency_examples=args.latency_examples, quiet=args.quiet,
                       keep_predictions=args.predictions)
