@@ -122,10 +122,9 @@ def forward(
         hooks.append(("hook_embed", put_thoughts))
     if not keys.is_plain():
         blocked = ~allowed_keys(query, keys)
-        ignore = torch.tensor(float("-inf"))
 
         def mask(scores: Tensor, hook: object) -> Tensor:
-            return scores.masked_fill(blocked, ignore)
+            return scores.masked_fill(blocked, float("-inf"))
 
         hooks += [(f"blocks.{i}.attn.hook_attn_scores", mask) for i in range(model.cfg.n_layers)]
     hooks += list(extra_hooks)  # before the hidden-state grab, so edits reach the next thought
