@@ -33,7 +33,9 @@ run rim --method rim --epochs 12 &
 run coconut --method coconut --epochs 12 --epochs-per-stage 2 &
 run cot-40k-mini --method cot --size mini --train-data /tmp/p40k.jsonl --epochs 3 &
 wait
-cd /tmp/p && for r in */; do rm -rf "$r/checkpoints"; done
+cd /tmp/p && find . -name optimizer.pt -delete
+for r in */; do [ -f "$r/model.safetensors" ] && rm -rf "$r/checkpoints"; done
 tar czf "$OUT/prosqa_a.tgz" cot nocot pause *.log
-tar czf "$OUT/prosqa_b.tgz" rim coconut cot-40k-mini
+tar czf "$OUT/prosqa_b.tgz" rim coconut
+tar czf "$OUT/prosqa_c.tgz" cot-40k-mini
 ls -la "$OUT"
