@@ -376,6 +376,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
                "--server.address", args.host, "--server.port", str(args.port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.scriptHealthCheckEnabled", "true", "--client.toolbarMode", "minimal",
+               "--server.maxUploadSize", "1", "--server.maxMessageSize", "64",
                "--", "--runs", str(root.resolve())]
     url = f"http://{args.host}:{args.port}"
     proc = subprocess.Popen(command)
