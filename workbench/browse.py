@@ -22,7 +22,6 @@ the file and the command that makes it; a corrupt one raises :class:`UserError` 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench import io
 from workbench.errors import UserError
 
 CONFIG = "config.json"
@@ -166,13 +166,7 @@ def read_json(file: str | Path, command: str | None = None) -> Any:
     file = Path(file)
     if not file.is_file():
         raise _missing(file, file.name, command)
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"invalid JSON: {getattr(e, 'msg', e)}", file=file,
-                        line=getattr(e, "lineno", None)) from None
-    except OSError as e:
-        raise UserError(f"cannot read: {e.strerror}", file=file) from None
+    return io.read_json(file)
 
 
 def read_parquet(file: str | Path, command: str | None = None) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import UserError
+from workbench.io import read_json
 from workbench.runs import METRICS, read_config
 
 COLUMNS = ("run", "task", "method", "size", "seed", "parameters", "accuracy",
@@ -16,13 +15,7 @@ COLUMNS = ("run", "task", "method", "size", "seed", "parameters", "accuracy",
 
 def run_row(path: Path, split: str = "test") -> dict[str, Any]:
     config = read_config(path)
-    metrics_file = path / METRICS
-    if not metrics_file.exists():
-        raise UserError("no metrics.json: the run has not finished", file=path)
-    try:
-        metrics = json.loads(metrics_file.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"invalid JSON: {e.msg}", file=metrics_file, line=e.lineno) from None
+    metrics = read_json(path / METRICS, "no metrics.json: the run has not finished")
     result = metrics.get(split, {})
     return {
         "run": str(path), "task": f"{config['task'].get('name')}/{config['task'].get('preset')}",

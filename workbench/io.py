@@ -53,6 +53,23 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def read_json(path: str | Path, missing: str = "missing") -> Any:
+    """A JSON file; absent (``missing`` says why), unreadable or invalid is a one-line
+    :class:`~workbench.errors.UserError` naming the file (and line)."""
+    from workbench.errors import UserError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(missing, file=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"invalid JSON: {getattr(e, 'msg', e)}", file=path,
+                        line=getattr(e, "lineno", None)) from None
+    except OSError as e:
+        raise UserError(f"cannot read: {e.strerror}", file=path) from None
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

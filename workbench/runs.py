@@ -20,7 +20,6 @@ Every file is written atomically. A plain TransformerLens user needs none of thi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import safetensors.torch
 import torch
 
 from workbench.errors import UserError
-from workbench.io import atomic_write_bytes, atomic_write_json, sha256_file
+from workbench.io import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 from workbench.models import HookedTransformer, build_model
 from workbench.tokenizer import Tokenizer
 
@@ -94,13 +93,7 @@ def write_manifest(path: Path) -> dict[str, Any]:
 
 
 def _read_json(file: Path) -> Any:
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("missing (not a complete run directory)", file=file) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        line = getattr(e, "lineno", None)
-        raise UserError(f"invalid JSON: {getattr(e, 'msg', e)}", file=file, line=line) from None
+    return read_json(file, "missing (not a complete run directory)")
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -17,7 +17,6 @@ and hands out numpy arrays by layer and step without reading the whole store.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import UserError
+from workbench.io import read_json
 
 MANIFEST = "manifest.json"
 FORMAT = "latent-workbench/trajectory-store"
@@ -112,10 +112,7 @@ def open_store(path: str | Path) -> Store:
     manifest_file = path / MANIFEST
     if not manifest_file.exists():
         raise UserError("no manifest.json: not a store, or an unfinished capture", file=path)
-    try:
-        manifest = json.loads(manifest_file.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"invalid JSON: {e.msg}", file=manifest_file, line=e.lineno) from None
+    manifest = read_json(manifest_file)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UserError(f"not a {FORMAT} manifest", file=manifest_file, field="format")
     parts = {}
