@@ -161,6 +161,9 @@ class Trainer:
         """Create the run directory, or check and resume it; returns the first step to take."""
         cfg, out = self.cfg, self.out
         exists = (out / CONFIG).exists()
+        # every rank must look before the main rank writes, or a slower rank would find the
+        # fresh config.json and take the run for an existing one
+        barrier(self.world)
         if exists and not cfg.resume:
             raise UserError("run directory already exists; pass --resume to continue it or "
                             "choose another --out", file=out)
