@@ -27,8 +27,9 @@ test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+# DEMO_ARGS passes options through, e.g. make demo DEMO_ARGS="--port 8765"
 demo: $(STAMP)
-	$(VENV)/bin/lwb demo
+	$(VENV)/bin/lwb demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
