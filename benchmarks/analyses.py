@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+# this script's own name would shadow the package of the same name: look from the repo root
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent)] + [x for x in sys.path if Path(x or ".").resolve() != HERE]
 
 
 def synthetic_store(path: Path, n: int, steps: int, layers: int, d: int, seed: int = 0):

@@ -1,0 +1,71 @@
+"""How long each page of the app takes to render on a runs root (by default the demo's).
+
+Serves ``lwb app`` on the runs root and drives Debian's headless Chromium through Playwright:
+a first visit of the landing page (scripts, session, page), a click on each page's sidebar link
+until the page has rendered (title up, script finished, every chart drawn), and a direct visit
+of each page's URL with a run selected. Each is repeated ``--repeats`` times; the JSON object
+gives every time and the median per page, and checks them against the 2-second target.
+
+    python benchmarks/app.py [--runs runs/demo] [--run chain-rim] [--repeats 3] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import sys
+from pathlib import Path
+
+# this script's own name would shadow the package of the same name: look from the repo root
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent)] + [x for x in sys.path if Path(x or ".").resolve() != HERE]
+
+from app.browser import CHROMIUM, CHROMIUM_ARGS, PAGES, Pages, direct_visits, serve  # noqa: E402
+
+TARGET_S = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", default="runs/demo", help="runs root to serve")
+    p.add_argument("--run", default="chain-rim", help="run selected on the direct visits")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out")
+    a = p.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    times: dict[str, list[float]] = {}
+    with serve(Path(a.runs), free_port()) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        for _ in range(a.repeats):
+            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            app = Pages(tab, [])
+            app.open(url + "/", "Runs", "runs (first visit)")
+            for name, _path, title in PAGES[1:] + PAGES[:1]:
+                app.navigate(title, f"{name} (navigate)")
+            direct_visits(app, url, a.run)
+            for key, seconds in app.times.items():
+                times.setdefault(key, []).append(seconds)
+            tab.close()
+        browser.close()
+    median = {k: statistics.median(v) for k, v in times.items()}
+    result = {"runs": str(Path(a.runs).resolve()), "run": a.run, "repeats": a.repeats,
+              "seconds": times, "median_seconds": median,
+              "slowest_page": max(median, key=median.get),
+              "checks": {"every_page_within_2s": all(v <= TARGET_S for v in median.values())}}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
