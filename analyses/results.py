@@ -4,6 +4,8 @@
 ``metrics.json`` and ``log.jsonl`` (a few kB) under ``docs/results/runs/<name>/`` and renders the
 page from those snapshots, so the page can be regenerated from the repository alone
 (``lwb results --out docs/RESULTS.md`` with no runs re-renders from the snapshots).
+``--bench FILE.json`` does the same for the JSON objects the ``benchmarks/`` scripts print: each
+is kept as ``docs/results/benchmarks/<stem>.json`` and shown with its checks against the targets.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import UserError
-from workbench.io import atomic_write_text
+from workbench.io import atomic_write_text, read_json
 
 SNAPSHOT_FILES = ("config.json", "metrics.json", "log.jsonl")
 METHOD_ORDER = ("nocot", "pause", "cot", "coconut", "rim")
@@ -136,6 +138,42 @@ def curve_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:.3e}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_value(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(_value(x) for x in v)
+    return str(v)
+
+
+def bench_section(root: Path) -> list[str]:
+    """One table per benchmark snapshot: every measured value, then its checks."""
+    files = sorted((root / "benchmarks").glob("*.json"))
+    if not files:
+        return []
+    out = ["## Benchmarks", "",
+           "The JSON objects printed by the `benchmarks/` scripts (snapshots in "
+           "`docs/results/benchmarks/`), on this project's 2-core CPU machine unless a `device` "
+           "field says otherwise. Ratios were measured side by side in one run.", ""]
+    for f in files:
+        data = read_json(f)
+        checks = data.get("checks", {}) if isinstance(data, dict) else {}
+        out += [f"### {f.stem} (`benchmarks/{f.stem}.py`)", "", "| measure | value |",
+                "|---|---|"]
+        for key, value in data.items():
+            if key != "checks":
+                out.append(f"| {key} | {_value(value)} |")
+        if checks:
+            out += ["", "Checks: " + "; ".join(
+                f"{k} {'✓' if ok else '✗ (missed)'}" for k, ok in checks.items())]
+        out.append("")
+    return out
+
+
 def render(root: Path, notes: str = "") -> str:
     rows = load(root)
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -162,15 +200,23 @@ def render(root: Path, notes: str = "") -> str:
         curves_figure(runs, key, fig)
         out += ["", f"Learning curves: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
         out += curve_table(runs) + [""]
+    out += bench_section(root)
     if notes:
         out += [notes.strip(), ""]
     return "\n".join(out)
 
 
-def results(runs: list[Path], out: Path, notes_file: Path | None = None) -> str:
+def results(runs: list[Path], out: Path, notes_file: Path | None = None,
+            bench: list[Path] | None = None) -> str:
     root = out.parent / "results"
     for run in runs:
         snapshot(Path(run), root)
+    for f in bench or []:
+        data = read_json(f)
+        if not isinstance(data, dict):
+            raise UserError("a benchmark result must be one JSON object", file=f)
+        (root / "benchmarks").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(root / "benchmarks" / Path(f).name, json.dumps(data, indent=2) + "\n")
     notes = notes_file.read_text() if notes_file and notes_file.exists() else ""
     text = render(root, notes)
     atomic_write_text(out, text + "\n")

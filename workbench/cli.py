@@ -235,7 +235,7 @@ def _configure_analyze(p: Parser, argv: Sequence[str]) -> None:
 def _cmd_results(args: argparse.Namespace) -> int:
     from analyses.results import results
 
-    results(args.runs, args.out, args.notes)
+    results(args.runs, args.out, args.notes, args.bench)
     print(f"wrote {args.out}")
     return 0
 
@@ -316,6 +316,8 @@ def _configure_results(p: Parser, argv: Sequence[str]) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"), help="page to write")
     p.add_argument("--notes", type=Path, default=Path("docs/results/notes.md"),
                    help="hand-written discussion appended to the page")
+    p.add_argument("--bench", type=Path, nargs="*", default=[],
+                   help="JSON printed by benchmarks/*.py to keep and show (FILE's name = script)")
     p.set_defaults(func=_cmd_results)
 
 

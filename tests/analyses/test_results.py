@@ -44,3 +44,30 @@ def test_the_page_reports_mean_sd_of_seeds_and_ttft_ratios(tmp_path):
     assert (tmp_path / "docs" / "results" / "chain_curves.html").exists()
     again = results([], tmp_path / "docs" / "RESULTS.md")
     assert again == text, "re-rendering from the snapshots alone gives the same page"
+
+
+def test_benchmark_snapshots_are_shown_with_their_checks(tmp_path):
+    bench = tmp_path / "latency.json"
+    bench.write_text(json.dumps({"threads": 2, "rim_ttft_over_nocot": 1.0917715,
+                                 "ttft_ms_b64": {"nocot": 355.4, "rim": 422.5},
+                                 "checks": {"rim_fast": True, "coconut_fast": False}}))
+    text = results([], tmp_path / "docs" / "RESULTS.md", bench=[bench])
+    assert "### latency (`benchmarks/latency.py`)" in text
+    assert "| rim_ttft_over_nocot | 1.092 |" in text
+    assert "| ttft_ms_b64 | nocot 355.4, rim 422.5 |" in text
+    assert "rim_fast ✓; coconut_fast ✗ (missed)" in text
+    kept = tmp_path / "docs" / "results" / "benchmarks" / "latency.json"
+    assert json.loads(kept.read_text())["threads"] == 2
+    assert results([], tmp_path / "docs" / "RESULTS.md") == text
+
+
+def test_a_malformed_benchmark_file_is_a_one_line_error(tmp_path):
+    import pytest
+
+    from workbench.errors import UserError
+
+    bad = tmp_path / "capture.json"
+    bad.write_text('{"a": 1,\n "b": }')
+    with pytest.raises(UserError, match=r"capture.json:2: invalid JSON"):
+        results([], tmp_path / "docs" / "RESULTS.md", bench=[bad])
+    assert not (tmp_path / "docs" / "results" / "benchmarks").exists()
