@@ -3,8 +3,10 @@
 Serves ``lwb app`` on the runs root and drives Debian's headless Chromium through Playwright:
 a first visit of the landing page (scripts, session, page), a click on each page's sidebar link
 until the page has rendered (title up, script finished, every chart drawn), and a direct visit
-of each page's URL with a run selected. Each is repeated ``--repeats`` times; the JSON object
-gives every time and the median per page, and checks them against the 2-second target.
+of each page's URL with a run selected (a whole page load: the browser fetches the app's
+scripts and opens a session before the page runs). Each is repeated ``--repeats`` times; the
+JSON object gives every time and the median per page, and checks the page renders (sidebar
+navigation) and the direct visits separately against the 2-second target.
 
     python benchmarks/app.py [--runs runs/demo] [--run chain-rim] [--repeats 3] [--out FILE]
 """
@@ -60,7 +62,12 @@ def main() -> None:
     result = {"runs": str(Path(a.runs).resolve()), "run": a.run, "repeats": a.repeats,
               "seconds": times, "median_seconds": median,
               "slowest_page": max(median, key=median.get),
-              "checks": {"every_page_within_2s": all(v <= TARGET_S for v in median.values())}}
+              "checks": {
+                  "every_page_render_within_2s": all(
+                      v <= TARGET_S for k, v in median.items() if k.endswith("(navigate)")),
+                  "every_direct_visit_within_2s": all(
+                      v <= TARGET_S for k, v in median.items() if k.endswith("(direct visit)")),
+              }}
     text = json.dumps(result, indent=2)
     print(text)
     if a.out:

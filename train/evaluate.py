@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tqdm import tqdm
@@ -22,7 +22,7 @@ from workbench.methods import Method, Prediction, Tokenized
 from workbench.models import HookedTransformer
 
 
-def answer_budget(method: Method, examples: Sequence[Tokenized]) -> int:
+def answer_budget(method: Method, examples: Iterable[Tokenized]) -> int:
     """Tokens to decode at most: the longest reference continuation plus slack."""
     longest = max(method.max_length(e) - len(method.prompt(e)) for e in examples)
     return longest + 8

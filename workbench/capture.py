@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,11 @@ from tqdm import tqdm
 from workbench.errors import UserError
 from workbench.io import atomic_write_json, sha256_file
 from workbench.lock import exclusive
-from workbench.methods import Method, Tokenized, open_run_with_data
+from workbench.methods import Method, Tokenized, method_of, open_run_with_data, tokenized_examples
 from workbench.methods.base import collate
 from workbench.rollout import Recorder
-from workbench.runs import WEIGHTS, Run
-from workbench.store import FORMAT, MANIFEST
+from workbench.runs import WEIGHTS, Run, load_run
+from workbench.store import FORMAT, MANIFEST, finish_part, part_writer
 
 
 @dataclass
@@ -73,18 +73,24 @@ def _label_type(value: Any) -> str:
     return "string"
 
 
-def proof_schema(examples: Sequence[Tokenized]) -> dict[str, str]:
+def update_schema(schema: dict[str, str], example: Tokenized) -> dict[str, str]:
+    """Widen ``{proof key: arrow type}`` by one example's proof records."""
+    for record in example.example.get("proof", []):
+        for key, value in record.items():
+            if value is None:
+                continue
+            kind = _label_type(value)
+            if schema.get(key, kind) != kind:
+                kind = "float64" if {kind, schema[key]} <= {"int64", "float64"} else "string"
+            schema[key] = kind
+    return schema
+
+
+def proof_schema(examples: Iterable[Tokenized]) -> dict[str, str]:
     """``{proof key: arrow type}`` over every proof record of the dataset."""
     schema: dict[str, str] = {}
     for e in examples:
-        for record in e.example.get("proof", []):
-            for key, value in record.items():
-                if value is None:
-                    continue
-                kind = _label_type(value)
-                if schema.get(key, kind) != kind:
-                    kind = "float64" if {kind, schema[key]} <= {"int64", "float64"} else "string"
-                schema[key] = kind
+        update_schema(schema, e)
     return schema
 
 
@@ -188,6 +194,35 @@ def load_for_capture(cfg: CaptureConfig) -> tuple[Run, Method, list[Tokenized]]:
     return open_run_with_data(cfg.run, cfg.data, limit=cfg.limit, device=cfg.device)
 
 
+def batches(examples: Iterable[Tokenized], size: int) -> Iterator[list[Tokenized]]:
+    chunk: list[Tokenized] = []
+    for e in examples:
+        chunk.append(e)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def scan(run: Run, method: Method, cfg: CaptureConfig) -> tuple[int, dict[str, str], int]:
+    """One streaming pass over the dataset (every example checked, none kept): the number of
+    examples, the proof schema and the decoding budget."""
+    from train.evaluate import answer_budget
+
+    schema: dict[str, str] = {}
+    count = [0]
+
+    def each() -> Iterator[Tokenized]:
+        for e in tokenized_examples(run, method, cfg.data, limit=cfg.limit):
+            count[0] += 1
+            update_schema(schema, e)
+            yield e
+
+    max_new = answer_budget(method, each())
+    return count[0], schema, max_new
+
+
 def capture(cfg: CaptureConfig) -> dict[str, Any]:
     """Write the store ``cfg.out``; returns its manifest. A killed capture leaves only a
     ``.<name>.partial`` directory, never a store that looks complete. One writer per store."""
@@ -202,36 +237,32 @@ def capture(cfg: CaptureConfig) -> dict[str, Any]:
 
 
 def _capture(cfg: CaptureConfig) -> dict[str, Any]:
-    import datasets
-    from datasets.arrow_writer import ArrowWriter
-
-    from train.evaluate import answer_budget
 
     out = Path(cfg.out)
     if out.exists() and not cfg.force:
         raise UserError("already exists; pass --force to replace it", file=out)
-    run, method, examples = load_for_capture(cfg)
+    # Two streaming passes: the data are checked and the store's schema fixed before anything
+    # is written, and memory stays flat however many examples the file holds.
+    run = load_run(cfg.run, device=cfg.device)
+    method = method_of(run)
+    n_examples, proof, max_new = scan(run, method, cfg)
     model = run.model
-    proof = proof_schema(examples)
     tmp = out.parent / f".{out.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    max_new = answer_budget(method, examples)
     t0 = time.perf_counter()
     writers = None
     n_steps, kinds, hook_shapes = 0, set(), {}
-    bar = tqdm(total=len(examples), desc="capture", unit="ex", disable=cfg.quiet)
+    bar = tqdm(total=n_examples, desc="capture", unit="ex", disable=cfg.quiet)
     try:
-        for i in range(0, len(examples), cfg.batch_size):
-            chunk = examples[i:i + cfg.batch_size]
+        stream = tokenized_examples(run, method, cfg.data, limit=cfg.limit)
+        for chunk in batches(stream, cfg.batch_size):
             steps, exs = capture_batch(method, model, chunk, cfg, proof, max_new)
             if writers is None:
                 step_f, ex_f = features(model.cfg.n_layers, model.cfg.d_model, proof, method,
                                         cfg)
-                writers = (ArrowWriter(features=step_f, path=str(tmp / "steps.arrow"),
-                                       writer_batch_size=256),
-                           ArrowWriter(features=ex_f, path=str(tmp / "examples.arrow"),
-                                       writer_batch_size=256))
+                writers = (part_writer(tmp / "steps", step_f),
+                           part_writer(tmp / "examples", ex_f))
             for row in steps:
                 writers[0].write(row)
             for row in exs:
@@ -243,13 +274,8 @@ def _capture(cfg: CaptureConfig) -> dict[str, Any]:
         if not n_steps:
             raise UserError("no latent steps found in any example (a CoT model that writes no "
                             "steps?); nothing written", file=cfg.run)
-        for w in writers:
-            w.finalize()
-        for part in ("steps", "examples"):
-            ds = datasets.Dataset.from_file(str(tmp / f"{part}.arrow"))
-            ds.save_to_disk(str(tmp / part))
-            del ds
-            (tmp / f"{part}.arrow").unlink()
+        finish_part(writers[0], tmp / "steps")
+        finish_part(writers[1], tmp / "examples")
         seconds = time.perf_counter() - t0
         for name in cfg.hooks:
             shape = list(_recorded_shape(model, name))
@@ -266,8 +292,8 @@ def _capture(cfg: CaptureConfig) -> dict[str, Any]:
             "dtype": "float16", "n_layers": model.cfg.n_layers, "d_model": model.cfg.d_model,
             "label_columns": [c for c in step_f if c.startswith("y_")],
             "kinds": sorted(kinds),
-            "rows": {"steps": n_steps, "examples": len(examples)},
-            "seconds": seconds, "examples_per_s": len(examples) / max(seconds, 1e-9),
+            "rows": {"steps": n_steps, "examples": n_examples},
+            "seconds": seconds, "examples_per_s": n_examples / max(seconds, 1e-9),
         }
         atomic_write_json(tmp / MANIFEST, manifest)
         if out.exists():

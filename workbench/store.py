@@ -129,6 +129,45 @@ def open_store(path: str | Path) -> Store:
     return Store(path, manifest, parts["steps"], parts["examples"])
 
 
+SHARD = "data-00000-of-00001.arrow"
+"""The one shard of each part, named as ``Dataset.save_to_disk`` names it."""
+
+
+def part_writer(part_dir: Path, features: Any, batch_size: int = 256) -> Any:
+    """An ``ArrowWriter`` straight into ``part_dir``'s one shard; :func:`finish_part` then adds
+    the two small JSON files of the ``save_to_disk`` layout. Unlike writing a cache file and
+    calling ``save_to_disk`` (which reads the whole file back, so memory grows with the store),
+    nothing is read back."""
+    from datasets.arrow_writer import ArrowWriter
+
+    part_dir.mkdir(parents=True, exist_ok=True)
+    return ArrowWriter(features=features, path=str(part_dir / SHARD),
+                       writer_batch_size=batch_size)
+
+
+def finish_part(writer: Any, part_dir: Path) -> int:
+    """Finalize ``writer`` and write ``state.json`` and ``dataset_info.json`` beside its shard,
+    with the fields ``Dataset.save_to_disk`` writes; returns the number of rows."""
+    import json
+    from dataclasses import asdict
+
+    import datasets
+
+    rows, _ = writer.finalize()
+    writer.close()
+    ds = datasets.Dataset.from_file(str(part_dir / SHARD))  # memory-mapped, not read
+    state = {k: ds.__dict__[k] for k in ("_fingerprint", "_format_columns", "_format_kwargs",
+                                          "_format_type", "_output_all_columns")}
+    state["_split"] = None
+    state["_data_files"] = [{"filename": SHARD}]
+    info = asdict(ds._info)
+    (part_dir / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
+    (part_dir / "dataset_info.json").write_text(
+        json.dumps({k: info[k] for k in sorted(info)}, indent=2))
+    del ds
+    return rows
+
+
 def write_store(path: str | Path, steps: dict[str, Any], examples: dict[str, Any],
                 **manifest: Any) -> Store:
     """Write a small store from in-memory columns (synthetic data, states made elsewhere).

@@ -125,3 +125,32 @@ def test_icot_text_of_each_task_is_recognised_and_its_proofs_derived(tmp_path):
             assert ex["task"] == name
             assert (ex["steps"], ex["answer"], ex["proof"]) == (
                 original["steps"], original["answer"], original["proof"])
+
+
+def test_jsonl_streams_examples_before_a_later_bad_line(tmp_path, prosqa_sample):
+    """Examples come one at a time: the first ones arrive before line 4's problem is read."""
+    from workbench.tasks.loaders import iter_file
+
+    raw = json.loads(prosqa_sample.read_text())[:3]
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in raw) + "{broken\n")
+    stream = iter_file(path)
+    got = [next(stream)[:2] for _ in range(3)]
+    assert [line for _, line in got] == [1, 2, 3]
+    assert [e["question"] for e, _ in got] == [e["question"] for e in raw]
+    with pytest.raises(UserError, match=r"s.jsonl:4: invalid JSON"):
+        next(stream)
+
+
+def test_pretty_printed_json_array_names_each_elements_first_line(tmp_path, prosqa_sample):
+    raw = json.loads(prosqa_sample.read_text())[:6]
+    text = json.dumps(raw, indent=2)
+    path = tmp_path / "pretty.json"
+    path.write_text(text)
+    # independent: element k starts at the k-th line indented by exactly two spaces and "{"
+    starts = [i for i, line in enumerate(text.splitlines(), start=1) if line == "  {"]
+    assert load_file(path).lines == starts
+    raw[4]["answer"] = 7
+    path.write_text(json.dumps(raw, indent=2))
+    with pytest.raises(UserError, match=rf"pretty.json:{starts[4]}: field '\[4\]"):
+        load_examples(path)

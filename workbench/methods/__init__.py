@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,32 +37,40 @@ def method_of(run: Any) -> Method:
     return get_method(run.config["method"]["name"], opts, run.tokenizer)
 
 
-def open_run_with_data(run_dir: str | Path, data: str | Path, *, limit: int | None = None,
-                       device: str = "cpu") -> tuple[Any, Method, list[Tokenized]]:
-    """A run, its method and a dataset file's examples tokenized with the run's tokenizer.
+def tokenized_examples(run: Any, method: Method, data: str | Path, *,
+                       limit: int | None = None) -> Iterator[Tokenized]:
+    """A dataset file's examples tokenized with the run's tokenizer, one at a time (a file of
+    any size streams in constant memory).
 
     An unknown word, or a prompt longer than the model's context, is a one-line error naming
     the file and line of the example.
     """
-    from workbench.runs import load_run
-    from workbench.tasks.loaders import load_file
+    from workbench.tasks.loaders import iter_file
 
-    run = load_run(run_dir, device=device)
-    loaded = load_file(data)
-    examples = loaded.examples[:limit] if limit else loaded.examples
-    method = method_of(run)
-    tokenized = []
-    for i, ex in enumerate(examples):
+    for i, (ex, line, _) in enumerate(iter_file(data)):
+        if limit and i >= limit:
+            return
         try:
-            tokenized.append(tokenize(ex, run.tokenizer))
-            need = len(method.full_prompt(tokenized[-1]))
+            tokenized = tokenize(ex, run.tokenizer)
+            need = len(method.full_prompt(tokenized))
             if need >= run.model.cfg.n_ctx:
                 raise UserError(f"the prompt needs {need} positions but the model's context "
                                 f"is {run.model.cfg.n_ctx} (train with a larger --n-ctx)")
         except UserError as e:
-            raise e.at(file=data, line=loaded.lines[i]) from None
-    return run, method, tokenized
+            raise e.at(file=data, line=line) from None
+        yield tokenized
+
+
+def open_run_with_data(run_dir: str | Path, data: str | Path, *, limit: int | None = None,
+                       device: str = "cpu") -> tuple[Any, Method, list[Tokenized]]:
+    """A run, its method and a dataset file's examples tokenized with the run's tokenizer
+    (see :func:`tokenized_examples`)."""
+    from workbench.runs import load_run
+
+    run = load_run(run_dir, device=device)
+    method = method_of(run)
+    return run, method, list(tokenized_examples(run, method, data, limit=limit))
 
 
 __all__ = ["METHODS", "Method", "Prediction", "Tokenized", "get_method", "method_of",
-           "open_run_with_data", "tokenize"]
+           "open_run_with_data", "tokenize", "tokenized_examples"]

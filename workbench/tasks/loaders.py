@@ -76,6 +76,30 @@ def _read_text(path: Path) -> str:
         raise UserError(f"not UTF-8 text (byte {e.start})", file=path, line=line) from None
 
 
+def _head(path: Path, size: int = 1 << 16) -> str:
+    """The start of a file (enough to tell its format), read without loading the rest."""
+    try:
+        with path.open("rb") as f:
+            return f.read(size).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        raise UserError("file not found", file=path) from None
+    except IsADirectoryError:
+        raise UserError("is a directory, expected a file", file=path) from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each line, read one at a time (files of any size)."""
+    offset = 0
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                yield line_no, raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UserError(f"not UTF-8 text (byte {offset + e.start})", file=path,
+                                line=line_no) from None
+            offset += len(raw)
+
+
 def _json_records(text: str, path: Path) -> Iterator[Record]:
     """The elements of a JSON array, each with the line it starts on."""
     decoder = json.JSONDecoder()
@@ -90,8 +114,10 @@ def _json_records(text: str, path: Path) -> Iterator[Record]:
     pos = skip(pos)
     if pos < len(text) and text[pos] == "]":
         return
+    line, counted = 1, 0
     while True:
-        line = text.count("\n", 0, pos) + 1
+        line += text.count("\n", counted, pos)  # counted as we go: linear in the file size
+        counted = pos
         try:
             obj, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
@@ -119,9 +145,9 @@ def _as_object(obj: Any, path: Path, line: int, field: str | None = None) -> Exa
     return obj
 
 
-def _jsonl_records(text: str, path: Path) -> Iterator[Record]:
+def _jsonl_records(path: Path) -> Iterator[Record]:
     index = 0
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in _lines(path):
         if not line.strip():
             continue
         try:
@@ -133,9 +159,9 @@ def _jsonl_records(text: str, path: Path) -> Iterator[Record]:
         index += 1
 
 
-def _icot_records(text: str, path: Path) -> Iterator[Record]:
+def _icot_records(path: Path) -> Iterator[Record]:
     index = 0
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in _lines(path):
         if not line.strip():
             continue
         if "||" not in line or "####" not in line:
@@ -230,25 +256,24 @@ class LoadedFile:
     """The line each example starts on."""
 
 
-def load_file(
+def iter_file(
     path: str | Path, *, task: str | None = None, derive: bool = True, check_vocab: bool = False
-) -> LoadedFile:
-    """Every example of a file, validated, with ``task``, ``id`` and ``proof`` filled in.
-
-    With ``check_vocab`` every text field is also encoded with its task's tokenizer, so an
-    unknown word fails here, naming its line and field.
-    """
+) -> Iterator[tuple[Example, int, bool]]:
+    """``(example, line, proof derived)`` for every example of a file, validated and completed
+    as :func:`load_file` does, one at a time: JSONL and iCoT files are read line by line, so a
+    file of any size streams in constant memory (a JSON array is parsed from its whole text)."""
     from workbench.tasks import TASKS
 
     path = Path(path)
-    text = _read_text(path)
-    fmt = detect_format(text)
+    fmt = detect_format(_head(path))
     if fmt == "unknown":
         raise UserError(
             "unrecognised format: expected a JSON array, JSON lines, or iCoT's "
             "'question||steps #### answer' lines", file=path, line=1)
-    reader = {"json": _json_records, "jsonl": _jsonl_records, "icot": _icot_records}[fmt]
-    examples, derived, lines = [], 0, []
+    if fmt == "json":
+        records = _json_records(_read_text(path), path)
+    else:
+        records = {"jsonl": _jsonl_records, "icot": _icot_records}[fmt](path)
     tokenizers: dict[str, Tokenizer] = {}
 
     def tokenizer_for(name: str) -> Tokenizer | None:
@@ -258,20 +283,37 @@ def load_file(
             tokenizers[name] = Tokenizer.for_task(name)
         return tokenizers[name]
 
-    for rec in reader(text, path):
+    count = 0
+    for rec in records:
         try:
             had_proof = "proof" in rec.example
             ex = prepare(rec.example, task, derive=derive,
                          tokenizer_for=tokenizer_for if check_vocab else None)
-            derived += derive and not had_proof
             ex.setdefault("id", f"{path.stem}-{rec.index:06d}")
         except UserError as e:
             raise rec.where(e, path, fmt) from None
-        examples.append(ex)
-        lines.append(rec.line)
-    if not examples:
+        count += 1
+        yield ex, rec.line, derive and not had_proof
+    if not count:
         raise UserError("no examples", file=path)
-    return LoadedFile(path, fmt, examples, derived, lines)
+
+
+def load_file(
+    path: str | Path, *, task: str | None = None, derive: bool = True, check_vocab: bool = False
+) -> LoadedFile:
+    """Every example of a file, validated, with ``task``, ``id`` and ``proof`` filled in.
+
+    With ``check_vocab`` every text field is also encoded with its task's tokenizer, so an
+    unknown word fails here, naming its line and field.
+    """
+    path = Path(path)
+    examples, derived, lines = [], 0, []
+    for ex, line, was_derived in iter_file(path, task=task, derive=derive,
+                                           check_vocab=check_vocab):
+        examples.append(ex)
+        lines.append(line)
+        derived += was_derived
+    return LoadedFile(path, detect_format(_head(path)), examples, derived, lines)
 
 
 def load_examples(path: str | Path, *, task: str | None = None, derive: bool = True,
