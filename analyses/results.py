@@ -75,6 +75,18 @@ def _ms(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def size_of(row: dict[str, Any]) -> str:
+    return str(row["config"].get("train", {}).get("size") or "?")
+
+
+def main_size(rows: list[dict[str, Any]]) -> str:
+    """The size most runs of a task have (the others belong to the scaling section)."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counts[size_of(r)] += 1
+    return max(sorted(counts), key=counts.get)
+
+
 def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -109,6 +121,168 @@ def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
             f"| {runs[0]['metrics'].get('parameters', 0):,} "
             f"| {published.get(method, '–')} |")
     return lines
+
+
+ANALYSIS_FILES = ("alignment.json", "correctness.json", "interventions.json",
+                  "projections.json", "probes.json")
+
+
+def snapshot_analyses(run: Path, root: Path) -> Path:
+    """Copy a run's analysis summaries (``RUN/analyses/*.json``, a few kB each)."""
+    src = run / "analyses"
+    found = [f for f in ANALYSIS_FILES if (src / f).exists()]
+    if not found:
+        raise UserError("no analyses/*.json: run lwb demo or lwb analyze on it first", file=run)
+    dest = root / "analyses" / run.name
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in found:
+        atomic_write_text(dest / name, json.dumps(read_json(src / name), indent=1) + "\n")
+    return dest
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _ci(value: Any, lo: Any, hi: Any, digits: int = 2) -> str:
+    value, lo, hi = _num(value), _num(lo), _num(hi)
+    if value is None:
+        return "–"
+    text = f"{value:.{digits}f}"
+    return text + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None and hi is not None
+                   else "")
+
+
+def depth_row(name: str, d: Path) -> str:
+    """One run's reasoning-depth numbers from its analysis snapshots."""
+    def load_one(f: str) -> Any:
+        return read_json(d / f) if (d / f).exists() else None
+
+    align, corr = load_one("alignment.json"), load_one("correctness.json")
+    inter, proj, probes = (load_one("interventions.json"), load_one("projections.json"),
+                           load_one("probes.json"))
+    method = kind = "–"
+    cells = [name]
+    if align:
+        kind = align.get("kind", "–")
+        diag = _ci(align.get("diagonality"), *(align.get("diagonality_ci") or [None, None]))
+        diag += f" (layer {align.get('best_layer')})"
+    else:
+        diag = "–"
+    if probes:
+        good = [c for c in probes if _num(c.get("value")) is not None]
+        best = max(good, key=lambda c: c["value"]) if good else None
+        probe = (f"{_ci(best['value'], best.get('ci_lo'), best.get('ci_hi'))} at layer "
+                 f"{best['layer']}, step {best['step']}; chance {best.get('chance', math.nan):.2f}"
+                 if best else "–")
+    else:
+        probe = "–"
+    auroc = "–"
+    if corr:
+        per_layer = {k: _num(v) for k, v in corr.get("mean_auroc_per_layer", {}).items()}
+        per_layer = {k: v for k, v in per_layer.items() if v is not None}
+        if per_layer:
+            layer = max(per_layer, key=per_layer.get)
+            auroc = f"{per_layer[layer]:.2f} (layer {layer})"
+        else:
+            auroc = "undefined (no wrong readout)"
+    spec = "–"
+    if proj and proj.get("block_specificity"):
+        b = proj["block_specificity"]["projected"]
+        spec = f"{b['score']:.3f} (chance {b['chance']:.3f})"
+    ablation = "–"
+    if inter:
+        method = inter.get("method", method)
+        zero = [r for r in inter.get("results", []) if r.get("kind") == "zero"]
+        if zero:
+            worst = min(zero, key=lambda r: r["accuracy_change"])
+            ablation = (f"{_ci(worst['accuracy_change'], *worst['accuracy_change_ci'])} "
+                        f"(step {worst['step']}, layer {inter.get('layer')}; clean "
+                        f"{inter.get('clean_accuracy', math.nan):.2f}, n {inter.get('n')})")
+    cells += [method if method != "–" else name.split("-")[-1], kind, diag, probe, auroc, spec,
+              ablation]
+    return "| " + " | ".join(cells) + " |"
+
+
+def depth_section(root: Path) -> list[str]:
+    runs = sorted(p for p in (root / "analyses").glob("*") if p.is_dir())
+    out = ["## Claim 2: reasoning depth", ""]
+    if not runs:
+        return out + ["No analysis snapshots yet (`lwb results --analyses RUN…`).", ""]
+    out += ["From each run's analyses on its test split (snapshots in "
+            "`docs/results/analyses/`; `lwb demo` computes them). Diagonality: mean diagonal "
+            "minus mean off-diagonal of the step × proof-step probe-accuracy matrix at the best "
+            "layer (0 = no step-wise alignment), 95 % bootstrap CI. Probe: the best cell of the "
+            "layer × step grid for the proof value, balanced accuracy with 95 % CI. "
+            "Block-specificity: silhouette of latent steps grouped by step index in the "
+            "projection (chance: shuffled indices). Ablation: the largest accuracy change when "
+            "one latent step's states are zeroed, 95 % CI over examples.", "",
+            "| run | method | latent kind | diagonality [CI] | best probe [CI] | "
+            "correctness AUROC | block-specificity | zero-ablation Δ accuracy [CI] |",
+            "|---|---|---|---|---|---|---|---|"]
+    out += [depth_row(d.name, d) for d in runs] + [""]
+    return out
+
+
+def scaling_section(root: Path) -> list[str]:
+    """Accuracy per (task, method, size) over seeds and the logit-accuracy slope per doubling."""
+    from analyses.compare import scaling_figure, scaling_fits
+    from workbench.compare import compare_runs
+
+    dirs = sorted(d for d in (root / "runs").glob("*") if (d / "metrics.json").exists())
+    rows = compare_runs(dirs)
+    out = ["## Claim 3: scaling", ""]
+    sizes = sorted({r["parameters"] for r in rows if r.get("parameters")})
+    by = defaultdict(list)
+    for r in rows:
+        if r.get("accuracy") is not None and r.get("size"):
+            by[(r["task"], r["method"], r["size"])].append(r)
+    per_method = defaultdict(set)
+    for task, method, size in by:
+        per_method[(task, method)].add(size)
+    if not any(len(v) >= 2 for v in per_method.values()):
+        return out + ["Not measured yet: every finished run has one size per method "
+                      f"({len(sizes)} distinct parameter counts). `lwb experiment scaling "
+                      "--config experiments/scaling.yaml` trains the grid.", ""]
+    fits = scaling_fits(rows)
+    out += ["Test accuracy % (mean ± sd over seeds; n seeds in brackets) per model size, and the "
+            "slope of logit(accuracy) per doubling of parameters with its 95 % CI (bootstrap "
+            "over seeds; `analyses/compare.py`).", "",
+            "| task | method | " + " | ".join(f"{s:,} params" for s in sizes)
+            + " | slope per doubling [CI] |", "|---|---|" + "---|" * (len(sizes) + 1)]
+    for fit in fits:
+        task, method = fit["task"], fit["method"]
+        cells = []
+        for p in sizes:
+            runs = [r for (t, m, _), rs in by.items() if (t, m) == (task, method) for r in rs
+                    if r["parameters"] == p]
+            cells.append(f"{_ms([r['accuracy'] for r in runs], 100)} ({len(runs)})" if runs
+                         else "–")
+        slope = "–"
+        if fit["slope_per_doubling"] is not None:
+            ci = fit["slope_ci"]
+            slope = f"{fit['slope_per_doubling']:.2f}" + (
+                f" [{ci[0] * math.log(2):.2f}, {ci[1] * math.log(2):.2f}]" if ci else "")
+        out.append(f"| {task} | {METHOD_NAMES.get(method, method)} | " + " | ".join(cells)
+                   + f" | {slope} |")
+    fig = root / "scaling.html"
+    atomic_write_text(fig, scaling_figure(rows, fits).to_html(include_plotlyjs="cdn"))
+    out += ["", f"Figure: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
+    return out
+
+
+def efficiency_figure_link(root: Path) -> list[str]:
+    from analyses.compare import efficiency_figure
+    from workbench.compare import compare_runs
+
+    dirs = sorted(d for d in (root / "runs").glob("*") if (d / "metrics.json").exists())
+    if not dirs:
+        return []
+    fig = root / "efficiency.html"
+    atomic_write_text(fig, efficiency_figure(compare_runs(dirs)).to_html(include_plotlyjs="cdn"))
+    return [f"Figure (every run, every size): [`{fig.name}`]({fig.relative_to(root.parent)})",
+            ""]
+
 
 
 def curves_figure(rows: list[dict[str, Any]], task: str, path: Path) -> None:
@@ -180,26 +354,39 @@ def render(root: Path, notes: str = "") -> str:
     for r in rows:
         c = r["config"]["task"]
         by_task[f"{c['name']}/{c['preset']}"].append(r)
-    out = ["# Results", "", "Generated by `lwb results` from the run snapshots in "
-           "`docs/results/runs/`; every number below was measured by the code. Timings: this "
-           "project's 2-core CPU machine, batch size 1, greedy decoding with the KV cache.", ""]
+    out = ["# Results", "", "Generated by `lwb results` from the snapshots in `docs/results/` "
+           "(runs, analyses, benchmarks); every number below was measured by the code. Timings: "
+           "this project's 2-core CPU machine, batch size 1, greedy decoding with the KV cache. "
+           "The discussion at the end is written by hand.", "",
+           "## Claim 1: latent efficiency", "",
+           "Accuracy against generated tokens and time to first answer token (TTFT), per task, "
+           "at the size most of its runs have; 95 % CI: Wilson interval of the pooled test "
+           "examples.", ""]
+    curves: list[str] = []
     for key in sorted(by_task):
         task = key.split("/")[0]
-        runs = by_task[key]
+        size = main_size(by_task[key])
+        runs = [r for r in by_task[key] if size_of(r) == size]
         n = runs[0]["metrics"]["test"]["n"]
         sizes = runs[0]["config"]["task"].get("sizes", {})
         chance = TWO_CHOICE.get(task)
-        out += [f"## {key}", "",
+        out += [f"### {key} (size {size})", "",
                 f"Test split: n = {n} examples per run; train/valid/test sizes {sizes}. "
                 + (f"Chance (two-choice): {100 * chance:.0f} %." if chance else
                    "Chance (majority answer of the test split): "
                    f"{100 * runs[0]['metrics']['test'].get('majority_baseline', math.nan):.1f} %."),
                 ""]
-        out += task_table(runs, task)
+        out += task_table(runs, task) + [""]
         fig = root / f"{task}_curves.html"
         curves_figure(runs, key, fig)
-        out += ["", f"Learning curves: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
-        out += curve_table(runs) + [""]
+        curves += [f"### {key} (size {size})", "",
+                   f"Figure: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
+        curves += curve_table(runs) + [""]
+    out += efficiency_figure_link(root)
+    out += depth_section(root)
+    out += scaling_section(root)
+    out += ["## Learning curves", "", "Validation accuracy during training (minutes of wall "
+            "time on the 2-core machine).", ""] + curves
     out += bench_section(root)
     if notes:
         out += [notes.strip(), ""]
@@ -207,10 +394,12 @@ def render(root: Path, notes: str = "") -> str:
 
 
 def results(runs: list[Path], out: Path, notes_file: Path | None = None,
-            bench: list[Path] | None = None) -> str:
+            bench: list[Path] | None = None, analyses: list[Path] | None = None) -> str:
     root = out.parent / "results"
     for run in runs:
         snapshot(Path(run), root)
+    for run in analyses or []:
+        snapshot_analyses(Path(run), root)
     for f in bench or []:
         data = read_json(f)
         if not isinstance(data, dict):

@@ -8,7 +8,8 @@ scripts and opens a session before the page runs). Each is repeated ``--repeats`
 JSON object gives every time and the median per page, and checks the page renders (sidebar
 navigation) and the direct visits separately against the 2-second target.
 
-    python benchmarks/app.py [--runs runs/demo] [--run chain-rim] [--repeats 3] [--out FILE]
+    python benchmarks/app.py [--runs runs/demo] [--run chain-rim] [--repeats 3]
+                             [--screenshots docs/img] [--out FILE]
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     p.add_argument("--runs", default="runs/demo", help="runs root to serve")
     p.add_argument("--run", default="chain-rim", help="run selected on the direct visits")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--screenshots", help="after timing, save a screenshot of each page here")
     p.add_argument("--out")
     a = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -56,6 +58,13 @@ def main() -> None:
             direct_visits(app, url, a.run)
             for key, seconds in app.times.items():
                 times.setdefault(key, []).append(seconds)
+            tab.close()
+        if a.screenshots:  # untimed: each page with the run selected, full height
+            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            app = Pages(tab, [Path(a.screenshots)])
+            for _name, path, title in PAGES:
+                app.open(f"{url}/{path}?run={a.run}", title, "screenshot")
+                app.shot({"trajectories": "trajectories"}.get(path, path))
             tab.close()
         browser.close()
     median = {k: statistics.median(v) for k, v in times.items()}

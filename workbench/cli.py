@@ -235,7 +235,7 @@ def _configure_analyze(p: Parser, argv: Sequence[str]) -> None:
 def _cmd_results(args: argparse.Namespace) -> int:
     from analyses.results import results
 
-    results(args.runs, args.out, args.notes, args.bench)
+    results(args.runs, args.out, args.notes, args.bench, args.analyses)
     print(f"wrote {args.out}")
     return 0
 
@@ -316,6 +316,8 @@ def _configure_results(p: Parser, argv: Sequence[str]) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"), help="page to write")
     p.add_argument("--notes", type=Path, default=Path("docs/results/notes.md"),
                    help="hand-written discussion appended to the page")
+    p.add_argument("--analyses", type=Path, nargs="*", default=[],
+                   help="run directories whose analyses/*.json to keep and show (claim 2)")
     p.add_argument("--bench", type=Path, nargs="*", default=[],
                    help="JSON printed by benchmarks/*.py to keep and show (FILE's name = script)")
     p.set_defaults(func=_cmd_results)

@@ -6,12 +6,12 @@ import math
 from analyses.results import results, wilson
 
 
-def fake_run(root, name, method, seed, acc, ttft, n=200):
+def fake_run(root, name, method, seed, acc, ttft, n=200, size="micro", params=1000):
     run = root / name
     run.mkdir(parents=True)
     config = {"model": {}, "task": {"name": "chain", "preset": "demo", "sizes": {"test": n}},
-              "method": {"name": method}, "train": {"seed": seed}}
-    metrics = {"parameters": 1000, "train": {"seconds": 120.0},
+              "method": {"name": method}, "train": {"seed": seed, "size": size}}
+    metrics = {"parameters": params, "train": {"seconds": 120.0},
                "test": {"n": n, "accuracy": acc, "mean_generated_tokens": 3.0,
                         "mean_latent_steps": 0.0, "ttft_ms": ttft, "majority_baseline": 0.1}}
     (run / "config.json").write_text(json.dumps(config))
@@ -71,3 +71,61 @@ def test_a_malformed_benchmark_file_is_a_one_line_error(tmp_path):
     with pytest.raises(UserError, match=r"capture.json:2: invalid JSON"):
         results([], tmp_path / "docs" / "RESULTS.md", bench=[bad])
     assert not (tmp_path / "docs" / "results" / "benchmarks").exists()
+
+
+def test_scaling_rows_and_slope_match_an_independent_fit(tmp_path):
+    import numpy as np
+
+    sizes = {"nano": 1_000, "micro": 4_000, "mini": 16_000}
+    accs = {("nano", 0): 0.30, ("micro", 0): 0.55, ("mini", 0): 0.80,
+            ("nano", 1): 0.20, ("micro", 1): 0.60, ("mini", 1): 0.70}
+    runs = [fake_run(tmp_path / "runs", f"rim-{size}-s{seed}", "rim", seed, acc, 5.0,
+                     size=size, params=sizes[size]) for (size, seed), acc in accs.items()]
+    runs.append(fake_run(tmp_path / "runs", "cot-micro-s0", "cot", 0, 0.9, 9.0,
+                         size="micro", params=4_000))
+    runs.append(fake_run(tmp_path / "runs", "cot-nano-s0", "cot", 0, 0.1, 9.0,
+                         size="nano", params=1_000))
+    text = results(runs, tmp_path / "docs" / "RESULTS.md")
+    row = next(x for x in text.splitlines() if x.startswith("| chain/demo | RiM |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[2:5] == ["25.0 ± 7.1 (2)", "57.5 ± 3.5 (2)", "75.0 ± 7.1 (2)"]
+    x = np.log([sizes[s] for s, _ in accs])
+    y = np.log(np.array(list(accs.values())) / (1 - np.array(list(accs.values()))))
+    slope = np.polyfit(x, y, 1)[0] * math.log(2)
+    assert cells[5].startswith(f"{slope:.2f} [")
+    # the efficiency table keeps to the main size: CoT's nano run is not averaged in
+    cot = next(x for x in text.splitlines() if x.startswith("| CoT |"))
+    assert [c.strip() for c in cot.split("|")[1:-1]][2] == "90.0"
+    assert (tmp_path / "docs" / "results" / "scaling.html").exists()
+
+
+def test_depth_rows_show_the_analyses_numbers(tmp_path):
+    run = tmp_path / "chain-rim"
+    (run / "analyses").mkdir(parents=True)
+    files = {
+        "alignment.json": {"kind": "block", "best_layer": 2, "diagonality": 0.4321,
+                           "diagonality_ci": [0.30, 0.55]},
+        "probes.json": [
+            {"layer": 1, "step": 0, "value": 0.40, "ci_lo": 0.35, "ci_hi": 0.45, "chance": 0.1},
+            {"layer": 3, "step": 2, "value": 0.91, "ci_lo": 0.88, "ci_hi": 0.94, "chance": 0.1}],
+        "correctness.json": {"mean_auroc_per_layer": {"0": 0.61, "1": 0.77}},
+        "interventions.json": {"method": "rim", "layer": 0, "clean_accuracy": 1.0, "n": 100,
+                               "results": [
+                                   {"step": 0, "kind": "zero", "accuracy_change": -0.05,
+                                    "accuracy_change_ci": [-0.1, 0.0]},
+                                   {"step": 1, "kind": "zero", "accuracy_change": -0.30,
+                                    "accuracy_change_ci": [-0.4, -0.2]},
+                                   {"step": 1, "kind": "swap", "accuracy_change": -0.9,
+                                    "accuracy_change_ci": [-1.0, -0.8]}]},
+    }
+    for name, obj in files.items():
+        (run / "analyses" / name).write_text(json.dumps(obj))
+    text = results([], tmp_path / "docs" / "RESULTS.md", analyses=[run])
+    row = next(x for x in text.splitlines() if x.startswith("| chain-rim |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1:3] == ["rim", "block"]
+    assert cells[3] == "0.43 [0.30, 0.55] (layer 2)"
+    assert cells[4] == "0.91 [0.88, 0.94] at layer 3, step 2; chance 0.10"
+    assert cells[5] == "0.77 (layer 1)"
+    assert cells[7].startswith("-0.30 [-0.40, -0.20] (step 1, layer 0; clean 1.00, n 100)")
+    assert results([], tmp_path / "docs" / "RESULTS.md") == text
