@@ -191,8 +191,8 @@ def depth_row(name: str, d: Path) -> str:
         else:
             auroc = "undefined (no wrong readout)"
     spec = "–"
-    if proj and proj.get("block_specificity"):
-        b = proj["block_specificity"]["projected"]
+    b = ((proj or {}).get("block_specificity") or {}).get("projected")
+    if b:  # None where a run has one latent step a example (no-CoT)
         spec = f"{b['score']:.3f} (chance {b['chance']:.3f})"
     ablation = "–"
     if inter:
@@ -225,7 +225,13 @@ def depth_section(root: Path) -> list[str]:
             "| run | method | latent kind | diagonality [CI] | best probe [CI] | "
             "correctness AUROC | block-specificity | zero-ablation Δ accuracy [CI] |",
             "|---|---|---|---|---|---|---|---|"]
-    out += [depth_row(d.name, d) for d in runs] + [""]
+    for d in runs:
+        try:
+            out.append(depth_row(d.name, d))
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise UserError(f"unexpected analysis snapshot content ({type(e).__name__}: {e})",
+                            file=d) from None
+    out.append("")
     return out
 
 

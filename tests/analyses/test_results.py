@@ -129,3 +129,22 @@ def test_depth_rows_show_the_analyses_numbers(tmp_path):
     assert cells[5] == "0.77 (layer 1)"
     assert cells[7].startswith("-0.30 [-0.40, -0.20] (step 1, layer 0; clean 1.00, n 100)")
     assert results([], tmp_path / "docs" / "RESULTS.md") == text
+
+
+def test_a_damaged_analysis_snapshot_is_a_one_line_error(tmp_path):
+    import pytest
+
+    from workbench.errors import UserError
+
+    run = tmp_path / "chain-cot"
+    (run / "analyses").mkdir(parents=True)
+    (run / "analyses" / "alignment.json").write_text(json.dumps({"kind": "step"}))
+    (run / "analyses" / "projections.json").write_text(
+        json.dumps({"block_specificity": {"projected": None}}))  # one step: no specificity
+    text = results([], tmp_path / "docs" / "RESULTS.md", analyses=[run])
+    row = next(x for x in text.splitlines() if x.startswith("| chain-cot |"))
+    assert [c.strip() for c in row.split("|")[1:-1]][6] == "–"
+    (tmp_path / "docs" / "results" / "analyses" / "chain-cot" / "probes.json").write_text(
+        json.dumps([{"value": 0.5}]))  # no layer or step
+    with pytest.raises(UserError, match=r"analyses/chain-cot: unexpected analysis snapshot"):
+        results([], tmp_path / "docs" / "RESULTS.md")
