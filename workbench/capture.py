@@ -223,6 +223,26 @@ def scan(run: Run, method: Method, cfg: CaptureConfig) -> tuple[int, dict[str, s
     return count[0], schema, max_new
 
 
+def fix_mmap_threshold(threshold: int = 128 * 1024) -> bool:
+    """Keep glibc's mmap threshold fixed (returns whether it could be set).
+
+    glibc raises the threshold each time a large block is freed; torch's per-batch tensors
+    (whose shapes vary with each batch's lengths) then come from the ``brk`` heap and fragment
+    it, so a long capture's resident memory grows by hundreds of MB. With the threshold fixed at
+    glibc's own initial value, large blocks stay ``mmap``-ed and go back to the system when
+    freed (measured: a 4,000-example capture's peak fell from 1,016 to 726 MB).
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, threshold))  # -3 = M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def capture(cfg: CaptureConfig) -> dict[str, Any]:
     """Write the store ``cfg.out``; returns its manifest. A killed capture leaves only a
     ``.<name>.partial`` directory, never a store that looks complete. One writer per store."""
@@ -232,6 +252,7 @@ def capture(cfg: CaptureConfig) -> dict[str, Any]:
     for name in ("run", "data", "out"):
         if not getattr(cfg, name):
             raise UserError(f"--{name} is required", field=name)
+    fix_mmap_threshold()
     with exclusive(cfg.out, "capturing"):
         return _capture(cfg)
 
