@@ -89,3 +89,19 @@ def test_existing_store_needs_force_and_a_failed_capture_leaves_nothing(store, d
                               batch_size=4, quiet=True))
     assert not target.exists()
     assert not list(tmp_path.glob(".killed.partial*")), "the partial store was removed"
+
+
+def test_a_bad_late_line_is_named_before_anything_is_written(store, data_files, tmp_path):
+    """Capture streams the file, but checks all of it first: line 11's unknown word stops it
+    before a store directory exists."""
+    run, _ = store
+    lines = data_files["prosqa"].read_text().splitlines()
+    example = json.loads(lines[10])
+    example["question"] = example["question"].replace("Every", "Each", 1)
+    bad = tmp_path / "late.jsonl"
+    bad.write_text("\n".join(lines[:10] + [json.dumps(example)] + lines[11:]) + "\n")
+    target = tmp_path / "never"
+    with pytest.raises(UserError, match=r"late.jsonl:11: .*unknown token 'Each'"):
+        capture(CaptureConfig(run=str(run), data=str(bad), out=str(target), batch_size=4,
+                              quiet=True))
+    assert not target.exists() and not list(tmp_path.glob(".never.partial*"))
