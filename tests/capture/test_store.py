@@ -92,7 +92,7 @@ def test_existing_store_needs_force_and_a_failed_capture_leaves_nothing(store, d
 
 
 def test_a_bad_late_line_is_named_before_anything_is_written(store, data_files, tmp_path):
-    """Capture streams the file, but checks all of it first: line 11's unknown word stops it
+    """Capture streams the file, but checks all of it first: line 11's bad question stops it
     before a store directory exists."""
     run, _ = store
     lines = data_files["prosqa"].read_text().splitlines()
