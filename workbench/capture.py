@@ -258,7 +258,6 @@ def capture(cfg: CaptureConfig) -> dict[str, Any]:
 
 
 def _capture(cfg: CaptureConfig) -> dict[str, Any]:
-
     out = Path(cfg.out)
     if out.exists() and not cfg.force:
         raise UserError("already exists; pass --force to replace it", file=out)
