@@ -239,11 +239,12 @@ def scaling_section(root: Path) -> list[str]:
     """Accuracy per (task, method, size) over seeds and the logit-accuracy slope per doubling."""
     from analyses.compare import scaling_figure, scaling_fits
     from workbench.compare import compare_runs
+    from workbench.models import PRESETS
 
     dirs = sorted(d for d in (root / "runs").glob("*") if (d / "metrics.json").exists())
     rows = compare_runs(dirs)
+
     out = ["## Claim 3: scaling", ""]
-    sizes = sorted({r["parameters"] for r in rows if r.get("parameters")})
     by = defaultdict(list)
     for r in rows:
         if r.get("accuracy") is not None and r.get("size"):
@@ -252,21 +253,31 @@ def scaling_section(root: Path) -> list[str]:
     for task, method, size in by:
         per_method[(task, method)].add(size)
     if not any(len(v) >= 2 for v in per_method.values()):
-        return out + ["Not measured yet: every finished run has one size per method "
-                      f"({len(sizes)} distinct parameter counts). `lwb experiment scaling "
-                      "--config experiments/scaling.yaml` trains the grid.", ""]
+        return out + ["Not measured yet: every finished run has one size per method. "
+                      "`lwb experiment scaling --config experiments/scaling.yaml` trains the "
+                      "grid.", ""]
+    order = list(PRESETS)
+    sizes = sorted({size for _, _, size in by}, key=lambda x: (order.index(x) if x in order
+                                                              else len(order), x))
+    params = {z: sorted({r["parameters"] for (_, _, s), rs in by.items() if s == z for r in rs
+                         if r.get("parameters")}) for z in sizes}
+
+    def head(z: str) -> str:
+        p = params[z]
+        return f"{z} ({p[0] / 1e6:.2f}M)" if p and p[0] / 1e6 >= 0.01 else z
+
     fits = scaling_fits(rows)
-    out += ["Test accuracy % (mean ± sd over seeds; n seeds in brackets) per model size, and the "
-            "slope of logit(accuracy) per doubling of parameters with its 95 % CI (bootstrap "
-            "over seeds; `analyses/compare.py`).", "",
-            "| task | method | " + " | ".join(f"{s:,} params" for s in sizes)
+    out += ["Test accuracy % (mean ± sd over seeds; n seeds in brackets) per model size (its "
+            "parameter count, which varies slightly with the method's vocabulary, in brackets), "
+            "and the slope of logit(accuracy) per doubling of parameters with its 95 % CI "
+            "(bootstrap over seeds; `analyses/compare.py`).", "",
+            "| task | method | " + " | ".join(head(z) for z in sizes)
             + " | slope per doubling [CI] |", "|---|---|" + "---|" * (len(sizes) + 1)]
     for fit in fits:
         task, method = fit["task"], fit["method"]
         cells = []
-        for p in sizes:
-            runs = [r for (t, m, _), rs in by.items() if (t, m) == (task, method) for r in rs
-                    if r["parameters"] == p]
+        for z in sizes:
+            runs = by.get((task, method, z), [])
             cells.append(f"{_ms([r['accuracy'] for r in runs], 100)} ({len(runs)})" if runs
                          else "–")
         slope = "–"
