@@ -36,8 +36,12 @@ def test_the_page_reports_mean_sd_of_seeds_and_ttft_ratios(tmp_path):
     cells = [c.strip() for c in cot.split("|")[1:-1]]
     assert cells[1] == "0, 1"
     assert cells[2] == "85.0 ± 7.1"  # mean and sample sd of 90 and 80
-    lo, hi = wilson(0.85, 400)
-    assert cells[3] == f"{100 * lo:.1f}–{100 * hi:.1f}"
+    # the CI is over seeds: mean ± t(0.975, 1) · sd / √2, clipped to [0, 100]
+    half = 12.7062047 * math.sqrt(((0.90 - 0.85) ** 2 + (0.80 - 0.85) ** 2) / 1) / math.sqrt(2)
+    assert cells[3] == f"{100 * (0.85 - half):.1f}–100.0"
+    nocot = next(line for line in text.splitlines() if line.startswith("| no-CoT"))
+    lo, hi = wilson(0.40, 200)  # one seed: the Wilson interval over its test examples
+    assert [c.strip() for c in nocot.split("|")[1:-1]][3] == f"{100 * lo:.1f}–{100 * hi:.1f}"
     assert cells[8] == "8.00 ± 0.71"  # 30/4 and 34/4
     assert "Chance (majority answer of the test split): 10.0 %" in text
     assert (tmp_path / "docs" / "results" / "runs" / "cot-s1" / "metrics.json").exists()
