@@ -247,14 +247,11 @@ def depth_section(root: Path) -> list[str]:
     return out
 
 
-def scaling_section(root: Path) -> list[str]:
-    """Accuracy per (task, method, size) over seeds and the logit-accuracy slope per doubling."""
+def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """Accuracy per (task, method, size) over seeds and the logit-accuracy slope per doubling;
+    ``rows``: :func:`workbench.compare.compare_runs` of the run snapshots."""
     from analyses.compare import scaling_figure, scaling_fits
-    from workbench.compare import compare_runs
     from workbench.models import PRESETS
-
-    dirs = sorted(d for d in (root / "runs").glob("*") if (d / "metrics.json").exists())
-    rows = compare_runs(dirs)
 
     out = ["## Claim 3: scaling", ""]
     by = defaultdict(list)
@@ -305,15 +302,13 @@ def scaling_section(root: Path) -> list[str]:
     return out
 
 
-def efficiency_figure_link(root: Path) -> list[str]:
+def efficiency_figure_link(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     from analyses.compare import efficiency_figure
-    from workbench.compare import compare_runs
 
-    dirs = sorted(d for d in (root / "runs").glob("*") if (d / "metrics.json").exists())
-    if not dirs:
+    if not rows:
         return []
     fig = root / "efficiency.html"
-    atomic_write_text(fig, efficiency_figure(compare_runs(dirs)).to_html(include_plotlyjs="cdn"))
+    atomic_write_text(fig, efficiency_figure(rows).to_html(include_plotlyjs="cdn"))
     return [f"Figure (every run, every size): [`{fig.name}`]({fig.relative_to(root.parent)})",
             ""]
 
@@ -417,9 +412,12 @@ def render(root: Path, notes: str = "") -> str:
         curves += [f"### {key} (size {size})", "",
                    f"Figure: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
         curves += curve_table(runs) + [""]
-    out += efficiency_figure_link(root)
+    from workbench.compare import compare_runs
+
+    compared = compare_runs([root / "runs" / r["name"] for r in rows])
+    out += efficiency_figure_link(root, compared)
     out += depth_section(root)
-    out += scaling_section(root)
+    out += scaling_section(root, compared)
     out += ["## Learning curves", "", "Validation accuracy during training (minutes of wall "
             "time on the 2-core machine).", ""] + curves
     out += bench_section(root)

@@ -14,7 +14,6 @@ Prints one JSON object (and writes it with ``--out``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -94,10 +93,9 @@ def main() -> None:
         "checks": {"probe_grid_at_most_60s": grid_s <= 60,
                    "umap_cached_reload_at_most_1s": cached_s <= 1},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    from workbench.io import print_json
+
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

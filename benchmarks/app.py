@@ -15,7 +15,6 @@ navigation) and the direct visits separately against the 2-second target.
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import statistics
 import sys
@@ -77,10 +76,9 @@ def main() -> None:
                   "every_direct_visit_within_2s": all(
                       v <= TARGET_S for k, v in median.items() if k.endswith("(direct visit)")),
               }}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
+    from workbench.io import print_json
+
+    print_json(result, a.out)
 
 
 if __name__ == "__main__":

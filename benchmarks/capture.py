@@ -19,7 +19,6 @@ Prints one JSON object (and writes it with ``--out``).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -121,10 +120,9 @@ def main() -> None:
         "checks": {"capture_over_inference_at_most_1.3": timing["capture_over_inference"] <= 1.3,
                    "peak_rss_within_15_percent": abs(large[0] / small[0] - 1) <= 0.15},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    from workbench.io import print_json
+
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

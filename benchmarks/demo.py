@@ -17,7 +17,6 @@ Prints one JSON object (and writes it with ``--out``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -87,10 +86,9 @@ def main() -> None:
         result["clone"] = str(clone)
     else:
         subprocess.run(["rm", "-rf", str(work)], check=False)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
+    from workbench.io import print_json
+
+    print_json(result, a.out)
 
 
 if __name__ == "__main__":

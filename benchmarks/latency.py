@@ -12,7 +12,6 @@ that length. Prints one JSON object (and writes it with ``--out``).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import time
@@ -204,12 +203,9 @@ def main() -> None:
             "coconut_batched_speedup_at_least_5x": t_reference / t_batched >= 5,
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        from workbench.io import atomic_write_text
+    from workbench.io import print_json
 
-        atomic_write_text(args.out, text + "\n")
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,7 @@ def main() -> None:
     from workbench.tasks import TASKS
     from workbench.tasks.base import generate_split
 
-    run = load_run(a.run, verify=False) if not a.checkpoint else None
-    if run is None:  # an unfinished run: its config and tokenizer, a checkpoint's weights
+    if a.checkpoint:  # an unfinished run: its config and tokenizer, a checkpoint's weights
         from workbench.models import build_model
         from workbench.runs import Run, read_config
         from workbench.tokenizer import Tokenizer
@@ -59,8 +58,9 @@ def main() -> None:
         model = build_model(config["model"])
         load_weights(model, Path(a.checkpoint) / "model.safetensors")
         model.eval()
-        run = Run(Path(a.run), model, Tokenizer.load(Path(a.run) / "tokenizer.json"), config,
-                  {}, {})
+        run = Run(Path(a.run), model, Tokenizer.load(Path(a.run) / "tokenizer.json"), config)
+    else:
+        run = load_run(a.run, verify=False)
     task = run.config["task"]
     examples = list(generate_split(TASKS[task["name"]], task["preset"], a.split, a.n,
                                    seed=task.get("data_seed", 0)))

@@ -44,6 +44,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         f.write(text)
 
 
+def print_json(obj: Any, out: str | Path | None = None) -> None:
+    """Print ``obj`` as indented JSON and, with ``out``, also write it there atomically (what
+    every ``benchmarks/`` script ends with)."""
+    text = json.dumps(obj, indent=2)
+    print(text)
+    if out:
+        atomic_write_text(out, text + "\n")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_open(path, "wb") as f:
         f.write(data)
