@@ -144,15 +144,24 @@ ANALYSIS_FILES = ("alignment.json", "correctness.json", "interventions.json",
 
 
 def snapshot_analyses(run: Path, root: Path) -> Path:
-    """Copy a run's analysis summaries (``RUN/analyses/*.json``, a few kB each)."""
+    """Copy a run's analysis summaries (``RUN/analyses/*.json``, a few kB each), and which model
+    they describe (``run.json``: task, preset, method, size, seed, from ``RUN/config.json``)."""
     src = run / "analyses"
     found = [f for f in ANALYSIS_FILES if (src / f).exists()]
     if not found:
         raise UserError("no analyses/*.json: run lwb demo or lwb analyze on it first", file=run)
+    identity = None
+    if (run / "config.json").exists():
+        train = read_json(run / "config.json").get("train")
+        if not isinstance(train, dict):
+            raise UserError("no 'train' section", file=run / "config.json")
+        identity = {k: train.get(k) for k in ("task", "preset", "method", "size", "seed")}
     dest = root / "analyses" / run.name
     dest.mkdir(parents=True, exist_ok=True)
     for name in found:
         atomic_write_text(dest / name, json.dumps(read_json(src / name), indent=1) + "\n")
+    if identity:
+        atomic_write_text(dest / "run.json", json.dumps(identity, indent=1) + "\n")
     return dest
 
 
@@ -177,6 +186,7 @@ def depth_row(name: str, d: Path) -> str:
     align, corr = load_one("alignment.json"), load_one("correctness.json")
     inter, proj, probes = (load_one("interventions.json"), load_one("projections.json"),
                            load_one("probes.json"))
+    ident = load_one("run.json") or {}
     method = kind = "–"
     cells = [name]
     if align:
@@ -185,12 +195,14 @@ def depth_row(name: str, d: Path) -> str:
         diag += f" (layer {align.get('best_layer')})"
     else:
         diag = "–"
+    n = "–"
     if probes:
         good = [c for c in probes if _num(c.get("value")) is not None]
         best = max(good, key=lambda c: c["value"]) if good else None
         probe = (f"{_ci(best['value'], best.get('ci_lo'), best.get('ci_hi'))} at layer "
                  f"{best['layer']}, step {best['step']}; chance {best.get('chance', math.nan):.2f}"
                  if best else "–")
+        n = str(best.get("n_items", "–")) if best else "–"
     else:
         probe = "–"
     auroc = "–"
@@ -215,9 +227,52 @@ def depth_row(name: str, d: Path) -> str:
             ablation = (f"{_ci(worst['accuracy_change'], *worst['accuracy_change_ci'])} "
                         f"(step {worst['step']}, layer {inter.get('layer')}; clean "
                         f"{inter.get('clean_accuracy', math.nan):.2f}, n {inter.get('n')})")
-    cells += [method if method != "–" else name.split("-")[-1], kind, diag, probe, auroc, spec,
-              ablation]
+    method = ident.get("method") or (method if method != "–" else name.split("-")[-1])
+    model = f"{ident.get('size', '–')}, seed {ident.get('seed', '–')}" if ident else "–"
+    cells += [method, model, kind, n, diag, probe, auroc, spec, ablation]
     return "| " + " | ".join(cells) + " |"
+
+
+def depth_figure(root: Path, runs: list[Path]) -> Path | None:
+    """Every snapshot's latent step × proof step selectivity matrix at its best layer, side by
+    side with one colour scale (``depth.html``); None where no run has an alignment."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from analyses.common import style
+
+    aligned = [(d.name, read_json(d / "alignment.json")) for d in runs
+               if (d / "alignment.json").exists()]
+    aligned = [(name, a) for name, a in aligned if a.get("matrices")]
+    if not aligned:
+        return None
+    titles = []
+    for name, a in aligned:
+        lo, hi = (_num(x) for x in a.get("diagonality_ci") or [None, None])
+        ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
+        titles.append(f"{name} (layer {a['best_layer']})<br>diagonality "
+                      f"{a['diagonality']:.2f}{ci}")
+    fig = make_subplots(rows=1, cols=len(aligned), subplot_titles=titles,
+                        horizontal_spacing=0.06)
+    for i, (name, a) in enumerate(aligned, start=1):
+        cells = a["matrices"][str(a["best_layer"])]
+        z = [[_num((c or {}).get("selectivity")) for c in row] for row in cells]
+        fig.add_trace(go.Heatmap(
+            z=z, x=[f"proof {s}" for s in range(a["proof_steps"])],
+            y=[f"{a.get('kind', 'latent')} {t}" for t in a["latent_steps"]],
+            zmin=-0.5, zmax=0.5, colorscale="RdBu", reversescale=True, showscale=i == 1,
+            colorbar={"title": "selectivity"},
+            hovertemplate=f"{name}<br>%{{y}}, %{{x}}<br>selectivity %{{z:.3f}}<extra></extra>"),
+            row=1, col=i)
+        fig.update_xaxes(title_text="proof step", row=1, col=i)
+    fig.update_yaxes(title_text="latent step", row=1, col=1)
+    style(fig, "Claim 2: which latent step decodes which proof step (probe accuracy minus "
+          "control-task accuracy, best layer of each run)", "proof step", "latent step")
+    fig.update_layout(height=420, width=max(600, 330 * len(aligned)),
+                      margin={"t": 120})
+    path = root / "depth.html"
+    atomic_write_text(path, fig.to_html(include_plotlyjs="cdn"))
+    return path
 
 
 def depth_section(root: Path) -> list[str]:
@@ -227,22 +282,32 @@ def depth_section(root: Path) -> list[str]:
         return out + ["No analysis snapshots yet (`lwb results --analyses RUN…`).", ""]
     out += ["From each run's analyses on its test split (snapshots in "
             "`docs/results/analyses/`; `lwb demo` computes them). Diagonality: mean diagonal "
-            "minus mean off-diagonal of the step × proof-step probe-accuracy matrix at the best "
-            "layer (0 = no step-wise alignment), 95 % bootstrap CI. Probe: the best cell of the "
+            "minus mean off-diagonal of the latent step × proof step selectivity matrix (probe "
+            "accuracy minus control-task accuracy) at the best layer (0 = no step-wise "
+            "alignment), 95 % bootstrap CI. Probe: the best cell of the "
             "layer × step grid for the proof value, balanced accuracy with 95 % CI. "
             "Block-specificity: silhouette of latent steps grouped by step index in the "
             "projection (chance: shuffled indices). Ablation: the largest accuracy change when "
             "one latent step's states are zeroed, 95 % CI over examples. Published (RiM paper): "
-            f"correctness AUROC {PUBLISHED_CORRECTNESS_AUROC} on block states.", "",
-            "| run | method | latent kind | diagonality [CI] | best probe [CI] | "
+            f"correctness AUROC {PUBLISHED_CORRECTNESS_AUROC} on block states. One model per "
+            "row (its size and seed are given); n: test examples in the best probe's cell "
+            "(those whose proof has that step), on which it was cross-validated.", "",
+            "| run | method | model | latent kind | n | diagonality [CI] | best probe [CI] | "
             "correctness AUROC | block-specificity | zero-ablation Δ accuracy [CI] |",
-            "|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for d in runs:
         try:
             out.append(depth_row(d.name, d))
-        except (KeyError, TypeError, ValueError, IndexError) as e:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             raise UserError(f"unexpected analysis snapshot content ({type(e).__name__}: {e})",
                             file=d) from None
+    try:
+        fig = depth_figure(root, runs)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise UserError(f"unexpected alignment snapshot content ({type(e).__name__}: {e})",
+                        file=root / "analyses") from None
+    if fig:
+        out += ["", f"Figure (alignment matrices): [`{fig.name}`]({fig.relative_to(root.parent)})"]
     out.append("")
     return out
 

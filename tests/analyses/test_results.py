@@ -108,10 +108,17 @@ def test_depth_rows_show_the_analyses_numbers(tmp_path):
     (run / "analyses").mkdir(parents=True)
     files = {
         "alignment.json": {"kind": "block", "best_layer": 2, "diagonality": 0.4321,
-                           "diagonality_ci": [0.30, 0.55]},
+                           "diagonality_ci": [0.30, 0.55], "latent_steps": [0, 1],
+                           "proof_steps": 2, "matrices": {
+                               "1": [[{"selectivity": 9.0}, {"selectivity": 9.0}],
+                                     [{"selectivity": 9.0}, {"selectivity": 9.0}]],
+                               "2": [[{"selectivity": 0.61}, {"selectivity": -0.02}],
+                                     [{"selectivity": 0.05}, {"selectivity": 0.37}]]}},
         "probes.json": [
-            {"layer": 1, "step": 0, "value": 0.40, "ci_lo": 0.35, "ci_hi": 0.45, "chance": 0.1},
-            {"layer": 3, "step": 2, "value": 0.91, "ci_lo": 0.88, "ci_hi": 0.94, "chance": 0.1}],
+            {"layer": 1, "step": 0, "value": 0.40, "ci_lo": 0.35, "ci_hi": 0.45, "chance": 0.1,
+             "n_items": 300},
+            {"layer": 3, "step": 2, "value": 0.91, "ci_lo": 0.88, "ci_hi": 0.94, "chance": 0.1,
+             "n_items": 300}],
         "correctness.json": {"mean_auroc_per_layer": {"0": 0.61, "1": 0.77}},
         "interventions.json": {"method": "rim", "layer": 0, "clean_accuracy": 1.0, "n": 100,
                                "results": [
@@ -124,14 +131,21 @@ def test_depth_rows_show_the_analyses_numbers(tmp_path):
     }
     for name, obj in files.items():
         (run / "analyses" / name).write_text(json.dumps(obj))
+    (run / "config.json").write_text(json.dumps({"train": {
+        "task": "chain", "preset": "demo", "method": "rim", "size": "micro", "seed": 2}}))
     text = results([], tmp_path / "docs" / "RESULTS.md", analyses=[run])
     row = next(x for x in text.splitlines() if x.startswith("| chain-rim |"))
     cells = [c.strip() for c in row.split("|")[1:-1]]
-    assert cells[1:3] == ["rim", "block"]
-    assert cells[3] == "0.43 [0.30, 0.55] (layer 2)"
-    assert cells[4] == "0.91 [0.88, 0.94] at layer 3, step 2; chance 0.10"
-    assert cells[5] == "0.77 (layer 1)"
-    assert cells[7].startswith("-0.30 [-0.40, -0.20] (step 1, layer 0; clean 1.00, n 100)")
+    assert cells[1:5] == ["rim", "micro, seed 2", "block", "300"]
+    assert cells[5] == "0.43 [0.30, 0.55] (layer 2)"
+    assert cells[6] == "0.91 [0.88, 0.94] at layer 3, step 2; chance 0.10"
+    assert cells[7] == "0.77 (layer 1)"
+    assert cells[9].startswith("-0.30 [-0.40, -0.20] (step 1, layer 0; clean 1.00, n 100)")
+    # the figure shows the best layer's selectivity matrix, not another layer's
+    html = (tmp_path / "docs" / "results" / "depth.html").read_text()
+    assert "[[0.61,-0.02],[0.05,0.37]]" in html.replace(" ", "")
+    assert "[[9.0" not in html.replace(" ", "")
+    assert "(results/depth.html)" in text
     assert results([], tmp_path / "docs" / "RESULTS.md") == text
 
 
@@ -147,7 +161,7 @@ def test_a_damaged_analysis_snapshot_is_a_one_line_error(tmp_path):
         json.dumps({"block_specificity": {"projected": None}}))  # one step: no specificity
     text = results([], tmp_path / "docs" / "RESULTS.md", analyses=[run])
     row = next(x for x in text.splitlines() if x.startswith("| chain-cot |"))
-    assert [c.strip() for c in row.split("|")[1:-1]][6] == "–"
+    assert [c.strip() for c in row.split("|")[1:-1]][8] == "–"
     (tmp_path / "docs" / "results" / "analyses" / "chain-cot" / "probes.json").write_text(
         json.dumps([{"value": 0.5}]))  # no layer or step
     with pytest.raises(UserError, match=r"analyses/chain-cot: unexpected analysis snapshot"):
