@@ -234,42 +234,61 @@ def depth_row(name: str, d: Path) -> str:
 
 
 def depth_figure(root: Path, runs: list[Path]) -> Path | None:
-    """Every snapshot's latent step × proof step selectivity matrix at its best layer, side by
-    side with one colour scale (``depth.html``); None where no run has an alignment."""
+    """Every snapshot's latent step × proof step selectivity matrix at its best layer, one row
+    per task and one column per method, on one colour scale (``depth.html``); None where no run
+    has an alignment."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     from analyses.common import style
 
-    aligned = [(d.name, read_json(d / "alignment.json")) for d in runs
-               if (d / "alignment.json").exists()]
-    aligned = [(name, a) for name, a in aligned if a.get("matrices")]
-    if not aligned:
+    by_task: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for d in runs:
+        if not (d / "alignment.json").exists():
+            continue
+        a = read_json(d / "alignment.json")
+        if a.get("matrices"):
+            ident = read_json(d / "run.json") if (d / "run.json").exists() else {}
+            by_task[ident.get("task") or d.name.split("-")[0]].append((d.name, a))
+    if not by_task:
         return None
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    grid = [sorted(by_task[task], key=lambda x: (order.get(x[0].split("-")[-1], 99), x[0]))
+            for task in sorted(by_task)]
+    n_cols = max(len(row) for row in grid)
     titles = []
-    for name, a in aligned:
-        lo, hi = (_num(x) for x in a.get("diagonality_ci") or [None, None])
-        ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
-        titles.append(f"{name} (layer {a['best_layer']})<br>diagonality "
-                      f"{a['diagonality']:.2f}{ci}")
-    fig = make_subplots(rows=1, cols=len(aligned), subplot_titles=titles,
-                        horizontal_spacing=0.06)
-    for i, (name, a) in enumerate(aligned, start=1):
-        cells = a["matrices"][str(a["best_layer"])]
-        z = [[_num((c or {}).get("selectivity")) for c in row] for row in cells]
-        fig.add_trace(go.Heatmap(
-            z=z, x=[f"proof {s}" for s in range(a["proof_steps"])],
-            y=[f"{a.get('kind', 'latent')} {t}" for t in a["latent_steps"]],
-            zmin=-0.5, zmax=0.5, colorscale="RdBu", reversescale=True, showscale=i == 1,
-            colorbar={"title": "selectivity"},
-            hovertemplate=f"{name}<br>%{{y}}, %{{x}}<br>selectivity %{{z:.3f}}<extra></extra>"),
-            row=1, col=i)
-        fig.update_xaxes(title_text="proof step", row=1, col=i)
-    fig.update_yaxes(title_text="latent step", row=1, col=1)
+    for row in grid:
+        for name, a in row:
+            lo, hi = (_num(x) for x in a.get("diagonality_ci") or [None, None])
+            ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
+            titles.append(f"{name} (layer {a['best_layer']})<br>diagonality "
+                          f"{a['diagonality']:.2f}{ci}")
+        titles += [""] * (n_cols - len(row))
+    z_all = []
+    for row in grid:
+        for _, a in row:
+            z_all.append([[_num((c or {}).get("selectivity")) for c in r]
+                          for r in a["matrices"][str(a["best_layer"])]])
+    top = max([abs(v) for z in z_all for r in z for v in r if v is not None] or [1.0])
+    fig = make_subplots(rows=len(grid), cols=n_cols, subplot_titles=titles,
+                        horizontal_spacing=0.05, vertical_spacing=0.22)
+    k = 0
+    for i, row in enumerate(grid, start=1):
+        for j, (name, a) in enumerate(row, start=1):
+            fig.add_trace(go.Heatmap(
+                z=z_all[k], x=[f"proof {s}" for s in range(a["proof_steps"])],
+                y=[f"{a.get('kind', 'latent')} {t}" for t in a["latent_steps"]],
+                zmin=-top, zmax=top, colorscale="RdBu", reversescale=True, showscale=k == 0,
+                colorbar={"title": "selectivity"},
+                hovertemplate=f"{name}<br>%{{y}}, %{{x}}<br>selectivity %{{z:.3f}}"
+                              "<extra></extra>"), row=i, col=j)
+            fig.update_xaxes(title_text="proof step", row=i, col=j)
+            k += 1
+        fig.update_yaxes(title_text="latent step", row=i, col=1)
     style(fig, "Claim 2: which latent step decodes which proof step (probe accuracy minus "
-          "control-task accuracy, best layer of each run)", "proof step", "latent step")
-    fig.update_layout(height=420, width=max(600, 330 * len(aligned)),
-                      margin={"t": 120})
+          "control-task accuracy, at each run's best layer)", "proof step", "latent step")
+    fig.update_layout(height=120 + 380 * len(grid), width=max(700, 300 * n_cols),
+                      margin={"t": 110})
     path = root / "depth.html"
     atomic_write_text(path, fig.to_html(include_plotlyjs="cdn"))
     return path
