@@ -89,6 +89,29 @@ def read_grid(path: str | Path) -> Grid:
     return Grid(**values)
 
 
+def check_finished(out: Path, train_opts: dict[str, Any], method_opts: dict[str, Any]) -> None:
+    """A finished run is reused only if it was trained with the settings its grid cell asks for
+    now: after a grid file changes (say, a learning rate per size), a stale run is an error that
+    names the setting, never silently counted as the new recipe."""
+    from train.config import RESUMABLE_FIELDS
+    from workbench.io import read_json
+
+    path = out / "config.json"
+    saved = read_json(path)
+    for section, wanted in (("train", train_opts), ("method", method_opts)):
+        have = saved.get(section) if isinstance(saved, dict) else None
+        if not isinstance(have, dict):
+            raise UserError(f"no {section!r} section in a finished run", file=path)
+        for key, value in wanted.items():
+            if key in RESUMABLE_FIELDS or key == "out" or key not in have:
+                continue
+            if have[key] != value:
+                raise UserError(
+                    f"this finished run was trained with {section}.{key} = {have[key]!r} but the "
+                    f"grid now asks for {value!r}: move the run away or give the grid another "
+                    "name", file=path, field=f"{section}.{key}")
+
+
 def run_grid(grid: Grid, quiet: bool = False) -> dict[str, Any]:
     from analyses import compare
     from train.config import TrainConfig
@@ -102,6 +125,7 @@ def run_grid(grid: Grid, quiet: bool = False) -> dict[str, Any]:
         out = root / name
         done.append(str(out))
         if (out / "metrics.json").exists():
+            check_finished(out, train_opts, method_opts)
             continue
         bad = set(train_opts) - known
         if bad:
