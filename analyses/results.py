@@ -152,7 +152,8 @@ def snapshot_analyses(run: Path, root: Path) -> Path:
         raise UserError("no analyses/*.json: run lwb demo or lwb analyze on it first", file=run)
     identity = None
     if (run / "config.json").exists():
-        train = read_json(run / "config.json").get("train")
+        config = read_json(run / "config.json")
+        train = config.get("train") if isinstance(config, dict) else None
         if not isinstance(train, dict):
             raise UserError("no 'train' section", file=run / "config.json")
         identity = {k: train.get(k) for k in ("task", "preset", "method", "size", "seed")}
