@@ -61,6 +61,12 @@ def load(root: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def write_figure(fig: Any, path: Path) -> None:
+    """A page figure as HTML (plotly from its CDN) with a fixed div id, so re-rendering the page
+    from the same snapshots leaves the file byte-identical."""
+    atomic_write_text(path, fig.to_html(include_plotlyjs="cdn", div_id=path.stem))
+
+
 def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """95 % Wilson interval of a proportion."""
     if n == 0:
@@ -291,7 +297,7 @@ def depth_figure(root: Path, runs: list[Path]) -> Path | None:
     fig.update_layout(height=120 + 380 * len(grid), width=max(700, 300 * n_cols),
                       margin={"t": 110})
     path = root / "depth.html"
-    atomic_write_text(path, fig.to_html(include_plotlyjs="cdn", div_id=path.stem))
+    write_figure(fig, path)
     return path
 
 
@@ -382,8 +388,7 @@ def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
         out.append(f"| {task} | {METHOD_NAMES.get(method, method)} | " + " | ".join(cells)
                    + f" | {slope} |")
     fig = root / "scaling.html"
-    atomic_write_text(fig, scaling_figure(rows, fits).to_html(include_plotlyjs="cdn",
-                                                              div_id=fig.stem))
+    write_figure(scaling_figure(rows, fits), fig)
     out += ["", f"Figure: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
     return out
 
@@ -394,8 +399,7 @@ def efficiency_figure_link(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     fig = root / "efficiency.html"
-    atomic_write_text(fig, efficiency_figure(rows).to_html(include_plotlyjs="cdn",
-                                                           div_id=fig.stem))
+    write_figure(efficiency_figure(rows), fig)
     return [f"Figure (every run, every size): [`{fig.name}`]({fig.relative_to(root.parent)})",
             ""]
 
@@ -416,7 +420,7 @@ def curves_figure(rows: list[dict[str, Any]], task: str, path: Path) -> None:
                       xaxis_title="training time (minutes, 2 CPU cores)",
                       yaxis_title="validation accuracy (%)", template="plotly_white")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, fig.to_html(include_plotlyjs="cdn", div_id=path.stem))
+    write_figure(fig, path)
 
 
 def curve_table(rows: list[dict[str, Any]]) -> list[str]:

@@ -147,6 +147,8 @@ def test_depth_rows_show_the_analyses_numbers(tmp_path):
     assert "[[9.0" not in html.replace(" ", "")
     assert "(results/depth.html)" in text
     assert results([], tmp_path / "docs" / "RESULTS.md") == text
+    # re-rendering leaves the committed figure byte-identical (fixed div id)
+    assert (tmp_path / "docs" / "results" / "depth.html").read_text() == html
 
 
 def test_a_damaged_analysis_snapshot_is_a_one_line_error(tmp_path):
