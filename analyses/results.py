@@ -14,7 +14,7 @@ import json
 import math
 import shutil
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -338,17 +338,66 @@ def depth_section(root: Path) -> list[str]:
     return out
 
 
+def recipe_lrs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    """The learning rate of each (task, size)'s scaling recipe: the one most of its runs were
+    trained with (ties: the smaller). Runs at other rates are learning-rate checks, shown apart
+    so that they are never averaged into the recipe's numbers."""
+    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for r in rows:
+        counts[(r["task"], r["size"])][r.get("lr")] += 1
+    return {key: min(c, key=lambda lr: (-c[lr], math.inf if lr is None else lr))
+            for key, c in counts.items()}
+
+
+def _lr(lr: Any) -> str:
+    return "?" if lr is None else f"{lr:g}"
+
+
+def lr_check_table(rows: list[dict[str, Any]], recipe: dict[tuple[str, str], Any]) -> list[str]:
+    """Every (task, size) that has runs at more than one learning rate: each rate's accuracy and
+    final training loss per method, the recipe's rate marked."""
+    checked = sorted({(r["task"], r["size"]) for r in rows
+                      if r.get("lr") != recipe[(r["task"], r["size"])]})
+    if not checked:
+        return []
+    out = ["Learning-rate checks: runs of a size at a rate other than its recipe's (not part of "
+           "the table or fits above). Mean over seeds; final training loss is the last logged "
+           "step's.", "",
+           "| task | size | method | lr | seeds | final train loss | valid acc. % | "
+           "test acc. % |", "|---|---|---|---|---|---|---|---|"]
+    for task, size in checked:
+        groups: dict[tuple[str, Any], list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            if (r["task"], r["size"]) == (task, size):
+                groups[(r["method"], r.get("lr"))].append(r)
+        for (method, lr), rs in sorted(groups.items(), key=lambda kv: (
+                kv[0][0], math.inf if kv[0][1] is None else -kv[0][1])):
+            mark = " (recipe)" if lr == recipe[(task, size)] else ""
+            seeds = ", ".join(str(r.get("seed")) for r in sorted(rs, key=lambda r: str(
+                r.get("seed"))))
+            out.append(
+                f"| {task} | {size} | {METHOD_NAMES.get(method, method)} | {_lr(lr)}{mark} | "
+                f"{seeds} | {_ms([r.get('final_loss') for r in rs], digits=3)} | "
+                f"{_ms([r.get('valid_accuracy') for r in rs], 100)} | "
+                f"{_ms([r.get('accuracy') for r in rs], 100)} |")
+    return out + [""]
+
+
 def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """Accuracy per (task, method, size) over seeds and the logit-accuracy slope per doubling;
-    ``rows``: :func:`workbench.compare.compare_runs` of the run snapshots."""
+    ``rows``: :func:`workbench.compare.compare_runs` of the run snapshots. Each size keeps to its
+    recipe's learning rate (:func:`recipe_lrs`); runs at other rates get their own table."""
     from analyses.compare import scaling_figure, scaling_fits
     from workbench.models import PRESETS
 
     out = ["## Claim 3: scaling", ""]
+    rows = [r for r in rows if r.get("accuracy") is not None and r.get("size")]
+    recipe = recipe_lrs(rows)
+    checks = lr_check_table(rows, recipe)
+    rows = [r for r in rows if r.get("lr") == recipe[(r["task"], r["size"])]]
     by = defaultdict(list)
     for r in rows:
-        if r.get("accuracy") is not None and r.get("size"):
-            by[(r["task"], r["method"], r["size"])].append(r)
+        by[(r["task"], r["method"], r["size"])].append(r)
     per_method = defaultdict(set)
     for task, method, size in by:
         per_method[(task, method)].add(size)
@@ -361,16 +410,19 @@ def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
                                                               else len(order), x))
     params = {z: sorted({r["parameters"] for (_, _, s), rs in by.items() if s == z for r in rs
                          if r.get("parameters")}) for z in sizes}
+    lrs = {z: sorted({_lr(lr) for (_, s), lr in recipe.items() if s == z}) for z in sizes}
 
     def head(z: str) -> str:
         p = params[z]
-        return f"{z} ({p[0] / 1e6:.2f}M)" if p and p[0] / 1e6 >= 0.01 else z
+        parts = [f"{p[0] / 1e6:.2f}M"] if p and p[0] / 1e6 >= 0.01 else []
+        return f"{z} (" + "; ".join(parts + ["lr " + "/".join(lrs[z])]) + ")"
 
     fits = scaling_fits(rows)
     out += ["Test accuracy % (mean ± sd over seeds; n seeds in brackets) per model size (its "
-            "parameter count, which varies slightly with the method's vocabulary, in brackets), "
-            "and the slope of logit(accuracy) per doubling of parameters with its 95 % CI "
-            "(bootstrap over seeds; `analyses/compare.py`).", "",
+            "parameter count, which varies slightly with the method's vocabulary, and the "
+            "learning rate of its recipe in brackets), and the slope of logit(accuracy) per "
+            "doubling of parameters with its 95 % CI (bootstrap over seeds; "
+            "`analyses/compare.py`).", "",
             "| task | method | " + " | ".join(head(z) for z in sizes)
             + " | slope per doubling [CI] |", "|---|---|" + "---|" * (len(sizes) + 1)]
     for fit in fits:
@@ -390,7 +442,7 @@ def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     fig = root / "scaling.html"
     write_figure(scaling_figure(rows, fits), fig)
     out += ["", f"Figure: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
-    return out
+    return out + checks
 
 
 def efficiency_figure_link(root: Path, rows: list[dict[str, Any]]) -> list[str]:

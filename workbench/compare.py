@@ -8,7 +8,7 @@ from typing import Any
 from workbench.io import read_json
 from workbench.runs import METRICS, read_config
 
-COLUMNS = ("run", "task", "method", "size", "seed", "parameters", "accuracy",
+COLUMNS = ("run", "task", "method", "size", "seed", "lr", "parameters", "accuracy",
            "any_block_accuracy", "mean_generated_tokens", "mean_latent_steps", "ttft_ms",
            "train_seconds")
 
@@ -20,11 +20,14 @@ def run_row(path: Path, split: str = "test") -> dict[str, Any]:
     return {
         "run": str(path), "task": f"{config['task'].get('name')}/{config['task'].get('preset')}",
         "method": config["method"].get("name"), "size": config["train"].get("size"),
-        "seed": config["train"].get("seed"), "parameters": metrics.get("parameters"),
+        "seed": config["train"].get("seed"), "lr": config["train"].get("lr"),
+        "parameters": metrics.get("parameters"),
         "accuracy": result.get("accuracy"), "any_block_accuracy": result.get("any_block_accuracy"),
         "mean_generated_tokens": result.get("mean_generated_tokens"),
         "mean_latent_steps": result.get("mean_latent_steps"), "ttft_ms": result.get("ttft_ms"),
         "train_seconds": metrics.get("train", {}).get("seconds"), "n": result.get("n"),
+        "final_loss": metrics.get("train", {}).get("final_loss"),
+        "valid_accuracy": metrics.get("valid", {}).get("accuracy"),
     }
 
 
@@ -33,11 +36,13 @@ def compare_runs(paths: list[Path], split: str = "test") -> list[dict[str, Any]]
 
 
 def format_compare(rows: list[dict[str, Any]]) -> str:
-    def cell(v: Any) -> str:
+    def cell(v: Any, column: str) -> str:
         if v is None:
             return "-"
+        if column == "lr":
+            return f"{v:g}"
         return f"{v:.3f}" if isinstance(v, float) else str(v)
 
-    table = [list(COLUMNS)] + [[cell(r.get(c)) for c in COLUMNS] for r in rows]
+    table = [list(COLUMNS)] + [[cell(r.get(c), c) for c in COLUMNS] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in table)

@@ -6,12 +6,13 @@ import math
 from analyses.results import results, wilson
 
 
-def fake_run(root, name, method, seed, acc, ttft, n=200, size="micro", params=1000):
+def fake_run(root, name, method, seed, acc, ttft, n=200, size="micro", params=1000, lr=None,
+             loss=None):
     run = root / name
     run.mkdir(parents=True)
     config = {"model": {}, "task": {"name": "chain", "preset": "demo", "sizes": {"test": n}},
-              "method": {"name": method}, "train": {"seed": seed, "size": size}}
-    metrics = {"parameters": params, "train": {"seconds": 120.0},
+              "method": {"name": method}, "train": {"seed": seed, "size": size, "lr": lr}}
+    metrics = {"parameters": params, "train": {"seconds": 120.0, "final_loss": loss},
                "test": {"n": n, "accuracy": acc, "mean_generated_tokens": 3.0,
                         "mean_latent_steps": 0.0, "ttft_ms": ttft, "majority_baseline": 0.1}}
     (run / "config.json").write_text(json.dumps(config))
@@ -101,6 +102,34 @@ def test_scaling_rows_and_slope_match_an_independent_fit(tmp_path):
     cot = next(x for x in text.splitlines() if x.startswith("| CoT |"))
     assert [c.strip() for c in cot.split("|")[1:-1]][2] == "90.0"
     assert (tmp_path / "docs" / "results" / "scaling.html").exists()
+
+
+def test_runs_off_a_sizes_recipe_learning_rate_are_shown_apart_not_averaged(tmp_path):
+    import numpy as np
+
+    spec = [("nano", 0, 2e-3, 0.30, 0.1), ("nano", 1, 2e-3, 0.40, 0.1),
+            ("mini", 0, 1e-3, 0.80, 0.2), ("mini", 1, 1e-3, 0.90, 0.3),
+            ("mini", 0, 2e-3, 0.10, 0.9)]  # the off-recipe run: a failed optimisation
+    params = {"nano": 1_000, "mini": 16_000}
+    runs = [fake_run(tmp_path / "runs", f"rim-{z}-lr{lr:g}-s{s}", "rim", s, acc, 5.0, size=z,
+                     params=params[z], lr=lr, loss=loss) for z, s, lr, acc, loss in spec]
+    text = results(runs, tmp_path / "docs" / "RESULTS.md")
+    lines = text.splitlines()
+    header = next(x for x in lines if x.startswith("| task | method | nano"))
+    assert "mini (0.02M; lr 0.001)" in header and "nano (0.00M" not in header
+    row = next(x for x in lines if x.startswith("| chain/demo | RiM |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[2:4] == ["35.0 ± 7.1 (2)", "85.0 ± 7.1 (2)"]  # the 10 % run is left out
+    used = [s for s in spec if s[2] == (2e-3 if s[0] == "nano" else 1e-3)]
+    x = np.log([params[z] for z, *_ in used])
+    acc = np.array([a for *_, a, _ in used])
+    slope = np.polyfit(x, np.log(acc / (1 - acc)), 1)[0] * math.log(2)
+    assert cells[4].startswith(f"{slope:.2f} [")
+    checks = [x for x in lines if x.startswith("| chain/demo | mini | RiM |")]
+    assert checks == ["| chain/demo | mini | RiM | 0.002 | 0 | 0.900 | – | 10.0 |",
+                      "| chain/demo | mini | RiM | 0.001 (recipe) | 0, 1 | 0.250 ± 0.071 | – | "
+                      "85.0 ± 7.1 |"]
+    assert not any(x.startswith("| chain/demo | nano | RiM |") for x in lines)
 
 
 def test_depth_rows_show_the_analyses_numbers(tmp_path):
