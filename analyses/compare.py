@@ -23,7 +23,7 @@ without a seed counts as a seed of its own). With fewer than two seeds there is 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,24 @@ def _mean(values: list[Any]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def recipe_lrs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    """The learning rate of each (task, size)'s scaling recipe: the one most of its runs were
+    trained with (ties: the smaller). Runs at other rates are learning-rate checks: fitting them
+    together with the recipe's would mix optimisation with size."""
+    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for r in rows:
+        counts[(r["task"], r.get("size"))][r.get("lr")] += 1
+    return {key: min(c, key=lambda lr: (-c[lr], math.inf if lr is None else lr))
+            for key, c in counts.items()}
+
+
+def split_recipe(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(runs at their size's recipe learning rate, runs at another rate); see :func:`recipe_lrs`."""
+    recipe = recipe_lrs(rows)
+    kept = [r for r in rows if r.get("lr") == recipe[(r["task"], r.get("size"))]]
+    return kept, [r for r in rows if r.get("lr") != recipe[(r["task"], r.get("size"))]]
+
+
 def scaling_fits(rows: list[dict[str, Any]], n_boot: int = 1000,
                  seed: int = 0) -> list[dict[str, Any]]:
     """One fit per (task, method) of ``logit(clipped accuracy) = a + b·ln(parameters)``
@@ -142,17 +160,20 @@ def run(cfg: CompareConfig) -> dict[str, Any]:
     missing = [r["run"] for r in rows if r.get("accuracy") is None]
     if len(missing) == len(rows):
         raise UserError(f"no run has {cfg.split} metrics", field="split")
+    recipe, off_recipe = split_recipe([r for r in rows if r.get("accuracy") is not None])
     result = {
         "split": cfg.split, "rows": rows, "efficiency": efficiency(rows),
-        "fits": scaling_fits(rows, n_boot=cfg.n_boot, seed=cfg.seed),
+        "fits": scaling_fits(recipe, n_boot=cfg.n_boot, seed=cfg.seed),
         "fit": "OLS of logit(accuracy clipped to [0.5/n, 1-0.5/n]) on ln(parameters) per "
-               "(task, method); slope CI: percentile bootstrap over seeds",
+               "(task, method), over the runs at their size's most common learning rate; slope "
+               "CI: percentile bootstrap over seeds",
+        "off_recipe": [r["run"] for r in off_recipe],
         "skipped": missing, "config": asdict(cfg),
     }
     out = Path(cfg.out)
     save_json(result, out / "compare.json")
     save_figure(efficiency_figure(rows), out / "compare_efficiency.html")
-    save_figure(scaling_figure(rows, result["fits"]), out / "compare_scaling.html")
+    save_figure(scaling_figure(recipe, result["fits"]), out / "compare_scaling.html")
     return result
 
 

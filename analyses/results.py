@@ -14,7 +14,7 @@ import json
 import math
 import shutil
 import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -338,17 +338,6 @@ def depth_section(root: Path) -> list[str]:
     return out
 
 
-def recipe_lrs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
-    """The learning rate of each (task, size)'s scaling recipe: the one most of its runs were
-    trained with (ties: the smaller). Runs at other rates are learning-rate checks, shown apart
-    so that they are never averaged into the recipe's numbers."""
-    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for r in rows:
-        counts[(r["task"], r["size"])][r.get("lr")] += 1
-    return {key: min(c, key=lambda lr: (-c[lr], math.inf if lr is None else lr))
-            for key, c in counts.items()}
-
-
 def _lr(lr: Any) -> str:
     return "?" if lr is None else f"{lr:g}"
 
@@ -386,15 +375,16 @@ def lr_check_table(rows: list[dict[str, Any]], recipe: dict[tuple[str, str], Any
 def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """Accuracy per (task, method, size) over seeds and the logit-accuracy slope per doubling;
     ``rows``: :func:`workbench.compare.compare_runs` of the run snapshots. Each size keeps to its
-    recipe's learning rate (:func:`recipe_lrs`); runs at other rates get their own table."""
-    from analyses.compare import scaling_figure, scaling_fits
+    recipe's learning rate (:func:`analyses.compare.recipe_lrs`); runs at other rates get their
+    own table."""
+    from analyses.compare import recipe_lrs, scaling_figure, scaling_fits, split_recipe
     from workbench.models import PRESETS
 
     out = ["## Claim 3: scaling", ""]
     rows = [r for r in rows if r.get("accuracy") is not None and r.get("size")]
     recipe = recipe_lrs(rows)
     checks = lr_check_table(rows, recipe)
-    rows = [r for r in rows if r.get("lr") == recipe[(r["task"], r["size"])]]
+    rows = split_recipe(rows)[0]
     by = defaultdict(list)
     for r in rows:
         by[(r["task"], r["method"], r["size"])].append(r)

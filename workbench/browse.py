@@ -43,7 +43,8 @@ NOT_RUNS = {STORE, ANALYSES, COMPARE, "checkpoints", "data", "__pycache__"}
 MAX_ONLINE_PCA_ROWS = 20_000
 #: Columns of the runs table, as the Runs page shows them.
 RUN_COLUMNS = {"run": "run", "task": "task", "method": "method", "size": "size", "seed": "seed",
-               "accuracy": "accuracy", "any_block_accuracy": "any-block accuracy",
+               "lr": "learning rate", "accuracy": "accuracy",
+               "any_block_accuracy": "any-block accuracy",
                "mean_generated_tokens": "generated tokens", "ttft_ms": "time to first token (ms)",
                "parameters": "parameters", "mean_latent_steps": "latent steps",
                "n": "test examples", "store": "store", "analyses": "analyses",

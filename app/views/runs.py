@@ -34,12 +34,23 @@ if not rows:
     st.info("no run with test metrics among those shown: finish `lwb train` (it evaluates on the "
             "test split) or run `lwb eval RUN --data TEST.jsonl`")
 else:
-    from analyses.compare import efficiency, efficiency_figure, scaling_figure, scaling_fits
+    from analyses.compare import (
+        efficiency,
+        efficiency_figure,
+        scaling_figure,
+        scaling_fits,
+        split_recipe,
+    )
 
-    fits = scaling_fits(rows, n_boot=200)
+    recipe, off_recipe = split_recipe(rows)
+    fits = scaling_fits(recipe, n_boot=200)
     common.figure(efficiency_figure(rows), "efficiency")
     common.table(pd.DataFrame(efficiency(rows)), "efficiency-table")
-    common.figure(scaling_figure(rows, fits), "scaling")
+    common.figure(scaling_figure(recipe, fits), "scaling")
+    if off_recipe:
+        st.caption("Left out of the scaling fit (trained at a learning rate other than the one "
+                   "most runs of their task and size have): "
+                   + ", ".join(f"`{r['run']}` (lr {r['lr']})" for r in off_recipe))
     common.table(pd.DataFrame(fits), "scaling-fits")
 
 st.header("Saved comparison")

@@ -11,11 +11,11 @@ from workbench.errors import UserError
 
 
 def fake_run(root, name, *, method="rim", task="chain", seed=0, size="nano", params=1000,
-             acc=0.5, n=200, tokens=1.0, ttft=5.0):
+             acc=0.5, n=200, tokens=1.0, ttft=5.0, lr=None):
     path = root / name
     path.mkdir(parents=True)
     config = {"model": {}, "task": {"name": task, "preset": "demo"},
-              "method": {"name": method}, "train": {"seed": seed, "size": size}}
+              "method": {"name": method}, "train": {"seed": seed, "size": size, "lr": lr}}
     metrics = {"parameters": params, "train": {"seconds": 10.0},
                "test": {"n": n, "accuracy": acc, "mean_generated_tokens": tokens,
                         "mean_latent_steps": 2.0, "ttft_ms": ttft}}
@@ -75,6 +75,24 @@ def test_scaling_slope_recovers_a_planted_relation(tmp_path):
         assert lo <= fit["slope"] <= hi and hi - lo < 0.02
         assert fit["slope_per_doubling"] == pytest.approx(fit["slope"] * math.log(2))
     assert "RiM fit: b = 0.50" in (tmp_path / "out" / "compare_scaling.html").read_text()
+
+
+def test_runs_off_their_sizes_learning_rate_stay_out_of_the_fit(tmp_path):
+    # Two sizes on the planted line at their recipe's rates, plus a larger size's failed run
+    # at the small size's rate: it is listed, not fitted.
+    a, b = -4.0, 0.5
+    runs = [fake_run(tmp_path, f"rim-{size}-s{seed}", seed=seed, size=size, params=params,
+                     acc=sigmoid(a + b * math.log(params)), n=100_000, lr=lr)
+            for seed in (0, 1)
+            for size, params, lr in (("nano", 10_000, 2e-3), ("mini", 100_000, 1e-3))]
+    bad = fake_run(tmp_path, "rim-mini-lr2e-3-s0", size="mini", params=100_000, acc=0.01,
+                   lr=2e-3)
+    result = run(CompareConfig(runs=[str(r) for r in [*runs, bad]],
+                               out=str(tmp_path / "out"), n_boot=50))
+    (fit,) = result["fits"]
+    assert fit["runs"] == 4 and fit["slope"] == pytest.approx(b, abs=1e-6)
+    assert result["off_recipe"] == [str(bad)]
+    assert [r["lr"] for r in result["rows"]] == [2e-3, 1e-3, 2e-3, 1e-3, 2e-3]
 
 
 def test_accuracies_of_0_and_1_are_clipped_before_the_logit():

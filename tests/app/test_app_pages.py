@@ -100,6 +100,8 @@ def test_runs_page_tabulates_every_run_with_its_metrics(page, runs_root):
         assert row["time to first token (ms)"] == pytest.approx(test["test"]["ttft_ms"])
         assert row["parameters"] == test["parameters"]
         assert (row["task"], row["size"], row["seed"]) == ("chain/demo", "nano", 0)
+        config = json.loads((runs_root / name / "config.json").read_text())
+        assert row["learning rate"] == pytest.approx(config["train"]["lr"])
     assert runs.loc["chain-rim", "method"] == "rim" and runs.loc["chain-cot", "method"] == "cot"
     assert "invalid JSON" in runs.loc["broken", "note"]
     assert "4 runs" in text(at)
