@@ -87,6 +87,14 @@ def _mean(values: list[Any]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def lr_order(lr: Any, sign: int = 1) -> tuple[int, float, str]:
+    """A sort key for learning rates read from configs: numbers (times ``sign``), then
+    anything else (a missing or malformed rate), never a comparison between the two."""
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        return (0, sign * float(lr), "")
+    return (1, 0.0, str(lr))
+
+
 def recipe_lrs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     """The learning rate of each (task, size)'s scaling recipe: the one most of its runs were
     trained with (ties: the smaller). Runs at other rates are learning-rate checks: fitting them
@@ -94,8 +102,7 @@ def recipe_lrs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for r in rows:
         counts[(r["task"], r.get("size"))][r.get("lr")] += 1
-    return {key: min(c, key=lambda lr: (-c[lr], math.inf if lr is None else lr))
-            for key, c in counts.items()}
+    return {key: min(c, key=lambda lr: (-c[lr], lr_order(lr))) for key, c in counts.items()}
 
 
 def split_recipe(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

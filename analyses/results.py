@@ -339,12 +339,14 @@ def depth_section(root: Path) -> list[str]:
 
 
 def _lr(lr: Any) -> str:
-    return "?" if lr is None else f"{lr:g}"
+    return "?" if lr is None else f"{lr:g}" if isinstance(lr, (int, float)) else str(lr)
 
 
 def lr_check_table(rows: list[dict[str, Any]], recipe: dict[tuple[str, str], Any]) -> list[str]:
     """Every (task, size) that has runs at more than one learning rate: each rate's accuracy and
     final training loss per method, the recipe's rate marked."""
+    from analyses.compare import lr_order
+
     checked = sorted({(r["task"], r["size"]) for r in rows
                       if r.get("lr") != recipe[(r["task"], r["size"])]})
     if not checked:
@@ -359,8 +361,8 @@ def lr_check_table(rows: list[dict[str, Any]], recipe: dict[tuple[str, str], Any
         for r in rows:
             if (r["task"], r["size"]) == (task, size):
                 groups[(r["method"], r.get("lr"))].append(r)
-        for (method, lr), rs in sorted(groups.items(), key=lambda kv: (
-                kv[0][0], math.inf if kv[0][1] is None else -kv[0][1])):
+        for (method, lr), rs in sorted(groups.items(),
+                                       key=lambda kv: (kv[0][0], lr_order(kv[0][1], -1))):
             mark = " (recipe)" if lr == recipe[(task, size)] else ""
             seeds = ", ".join(str(r.get("seed")) for r in sorted(rs, key=lambda r: str(
                 r.get("seed"))))
@@ -444,7 +446,6 @@ def efficiency_figure_link(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     write_figure(efficiency_figure(rows), fig)
     return [f"Figure (every run, every size): [`{fig.name}`]({fig.relative_to(root.parent)})",
             ""]
-
 
 
 def curves_figure(rows: list[dict[str, Any]], task: str, path: Path) -> None:

@@ -130,6 +130,11 @@ def test_runs_off_a_sizes_recipe_learning_rate_are_shown_apart_not_averaged(tmp_
                       "| chain/demo | mini | RiM | 0.001 (recipe) | 0, 1 | 0.250 ± 0.071 | – | "
                       "85.0 ± 7.1 |"]
     assert not any(x.startswith("| chain/demo | nano | RiM |") for x in lines)
+    # a rate that is not a number (a hand-edited config) is shown as it is, not a crash
+    fake_run(tmp_path / "runs", "rim-mini-odd-s2", "rim", 2, 0.5, 5.0, size="mini",
+             params=16_000, lr="1e-3?")
+    text = results([tmp_path / "runs" / "rim-mini-odd-s2"], tmp_path / "docs" / "RESULTS.md")
+    assert "| chain/demo | mini | RiM | 1e-3? | 2 | – | – | 50.0 |" in text.splitlines()
 
 
 def test_depth_rows_show_the_analyses_numbers(tmp_path):
