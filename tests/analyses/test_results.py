@@ -137,6 +137,33 @@ def test_runs_off_a_sizes_recipe_learning_rate_are_shown_apart_not_averaged(tmp_
     assert "| chain/demo | mini | RiM | 1e-3? | 2 | – | – | 50.0 |" in text.splitlines()
 
 
+def test_the_efficiency_table_stays_at_the_size_with_every_method(tmp_path):
+    # micro: three methods, one seed each; mini: a scaling grid of two methods with more runs
+    # than micro has, one of them an off-recipe learning-rate check that repeats seed 0
+    runs = [fake_run(tmp_path / "runs", f"{m}-micro-s0", m, 0, acc, 5.0, lr=2e-3)
+            for m, acc in (("nocot", 0.4), ("cot", 0.9), ("rim", 0.8))]
+    runs += [fake_run(tmp_path / "runs", f"{m}-mini-s{s}", m, s, 0.7, 5.0, size="mini",
+                      params=16_000, lr=1e-3) for m in ("nocot", "rim") for s in (0, 1)]
+    runs.append(fake_run(tmp_path / "runs", "rim-mini-lr2e-3-s0", "rim", 0, 0.1, 5.0,
+                         size="mini", params=16_000, lr=2e-3))
+    lines = results(runs, tmp_path / "docs" / "RESULTS.md").splitlines()
+    assert "### chain/demo (size micro)" in lines
+    rim = next(x for x in lines if x.startswith("| RiM |"))
+    assert [c.strip() for c in rim.split("|")[1:-1]][1:3] == ["0", "80.0"]
+    assert any(x.startswith("| CoT |") for x in lines)
+    # with micro gone, mini's recipe runs are the table; the 10 % check is neither averaged in
+    # nor drawn among the learning curves
+    for m in ("nocot", "cot", "rim"):
+        for f in (tmp_path / "docs" / "results" / "runs" / f"{m}-micro-s0").iterdir():
+            f.unlink()
+        (tmp_path / "docs" / "results" / "runs" / f"{m}-micro-s0").rmdir()
+    lines = results([], tmp_path / "docs" / "RESULTS.md").splitlines()
+    assert "### chain/demo (size mini)" in lines
+    rim = next(x for x in lines if x.startswith("| RiM |"))
+    assert [c.strip() for c in rim.split("|")[1:-1]][1:3] == ["0, 1", "70.0 ± 0.0"]
+    assert not any(x.startswith("| rim-mini-lr2e-3-s0 |") for x in lines)
+
+
 def test_depth_rows_show_the_analyses_numbers(tmp_path):
     run = tmp_path / "chain-rim"
     (run / "analyses").mkdir(parents=True)
