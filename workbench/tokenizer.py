@@ -77,7 +77,9 @@ class Tokenizer:
         from workbench.tasks import get_task
 
         t = get_task(task)
-        cfg = config if config is not None else t.presets["paper"]
+        # the largest preset's symbols ("paper" where a task has one) cover every preset's
+        cfg = config if config is not None else t.presets.get("paper",
+                                                               list(t.presets.values())[-1])
         return cls(t.vocabulary(cfg), name=task)
 
     @classmethod

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from workbench.errors import UserError
-from workbench.tasks import chain, mult, prontoqa, prosqa
+from workbench.tasks import chain, mult, prontoqa, prosqa, reach
 from workbench.tasks.base import SPLITS, Example, Task, generate_split
 
-TASKS: dict[str, Task] = {t.name: t for t in (prosqa.TASK, prontoqa.TASK, chain.TASK, mult.TASK)}
+TASKS: dict[str, Task] = {
+    t.name: t for t in (prosqa.TASK, prontoqa.TASK, chain.TASK, mult.TASK, reach.TASK)}
 
 
 def get_task(name: str) -> Task:

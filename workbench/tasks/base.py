@@ -52,6 +52,16 @@ class Task:
     default_sizes: dict[str, dict[str, int]]
     #: The task's own fields beyond question/steps/answer/proof (checked where present).
     fields: tuple[str, ...] = ()
+    #: ``depth(example)``: how many reasoning steps the example needs (per-depth reports);
+    #: default: its number of steps.
+    depth: Callable[[Example], int] | None = None
+    #: ``frontier(question, depth)``: graph tasks only: the nodes at BFS ``depth`` from the root
+    #: (``frontier``), the other reachable nodes (``reachable``) and the nodes the root cannot
+    #: reach (``unreachable``), as sets of node names; ``None`` for tasks without a graph.
+    frontier: Callable[[str, int], dict[str, set[str]]] | None = None
+
+    def depth_of(self, example: Example) -> int:
+        return self.depth(example) if self.depth is not None else len(example["steps"])
 
 
 def split_of(question: str) -> str:
