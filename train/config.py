@@ -36,6 +36,10 @@ class TrainConfig:
     """Test file (default: generated test split)."""
     n_train: int | None = None
     """Use only the first N training examples (default: all)."""
+    fresh: bool = False
+    """Draw a fresh batch from the task's generator at every step instead of cycling a fixed
+    train set (generated tasks only; deterministic in data_seed and step, so --resume reproduces
+    the uninterrupted run; test and valid questions can never be drawn)."""
     n_eval: int | None = None
     """Evaluate on at most N validation and test examples at the end (default: all)."""
     n_ctx: int | None = None

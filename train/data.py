@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 from train.config import TrainConfig
 from workbench.errors import UserError
 from workbench.methods import Tokenized, tokenize
 from workbench.tasks import get_task
-from workbench.tasks.base import Example, generate_split
+from workbench.tasks.base import Example, generate_split, split_of
 from workbench.tasks.loaders import load_file
 from workbench.tokenizer import Tokenizer
 
@@ -34,3 +36,25 @@ def tokenize_split(examples: list[Example], tok: Tokenizer, where: str) -> list[
         except UserError as e:
             raise e.at(file=where, field=f"example {i} ({ex.get('id', '?')})") from None
     return out
+
+
+def fresh_examples(cfg: TrainConfig, step: int, n: int) -> list[Example]:
+    """The ``n`` training examples of step ``step`` when training on fresh data: drawn from the
+    task's generator with a generator seeded by (task, preset, data seed, step), keeping only
+    questions that belong to the train split, so a valid or test question is never trained on
+    and a resumed run draws exactly the batches the uninterrupted one drew."""
+    task = get_task(cfg.task)
+    rng = random.Random(f"latent-workbench/fresh/{task.name}/{cfg.preset}/{cfg.data_seed}/{step}")
+    preset = task.presets[cfg.preset]
+    out: list[Example] = []
+    for _ in range(1000 * n):
+        example = task.generate(preset, rng)
+        if example is None or split_of(example["question"]) != "train":
+            continue
+        example["task"] = task.name
+        example["id"] = f"{task.name}-{cfg.preset}-fresh-s{cfg.data_seed}-{step}-{len(out)}"
+        out.append(example)
+        if len(out) == n:
+            return out
+    raise UserError(f"the {task.name} generator gave fewer than {n} train examples in "
+                    f"{1000 * n} draws", field="fresh")

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from train import checkpoint
 from train.config import RESUMABLE_FIELDS, TrainConfig
-from train.data import load_split, tokenize_split
+from train.data import fresh_examples, load_split, tokenize_split
 from train.distributed import World, barrier, setup, sum_gradients, sum_scalar, teardown
 from train.evaluate import evaluate
 from workbench.errors import UserError
@@ -131,6 +131,9 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.out = Path(cfg.out)
         self.tok = Tokenizer.for_task(cfg.task)
+        if cfg.fresh and cfg.train_data:
+            raise UserError("--fresh draws training examples from the task's generator; it "
+                            "cannot be combined with --train-data", field="fresh")
         raw = {s: load_split(cfg, s) for s in SPLITS}
         self.data: dict[str, list[Tokenized]] = {
             s: tokenize_split(raw[s], self.tok, getattr(cfg, f"{s}_data") or f"{s} split")
@@ -143,6 +146,7 @@ class Trainer:
         if n_ctx < longest:
             raise UserError(f"--n-ctx {n_ctx} is shorter than the longest sequence ({longest})",
                             field="n_ctx")
+        self.n_ctx = n_ctx
         sizes = {s: len(v) for s, v in self.data.items()}
         self.config = build_config(cfg, self.method, self.tok, n_ctx, sizes)
         self.model = build_model(self.config["model"], device=cfg.device)
@@ -253,11 +257,9 @@ class Trainer:
     def train_step(self, step: int, stage: Stage, optimizer: torch.optim.Optimizer
                    ) -> tuple[float, int]:
         cfg, world, model = self.cfg, self.world, self.model
-        epoch, offset = divmod(step, self.steps_per_epoch)
-        order = epoch_order(len(self.data["train"]), cfg.seed, epoch)
-        ids = order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size][world.rank::world.size]
-        items = [self.method.encode(self.data["train"][i], stage, step,
-                                    random.Random(f"mix/{cfg.seed}/{step}/{i}")) for i in ids]
+        ids, examples = self.batch_examples(step)
+        items = [self.method.encode(ex, stage, step, random.Random(f"mix/{cfg.seed}/{step}/{i}"))
+                 for i, ex in zip(ids, examples)]
         batch = collate(items, self.tok.pad_id, cfg.device)
         loss = self.method.loss_sum(model, batch) / cfg.batch_size
         loss.backward()
@@ -270,6 +272,25 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         n_tokens = int(sum_scalar(float(batch.layout.real.sum()), world))
         return loss_value, n_tokens
+
+    def batch_examples(self, step: int) -> tuple[list[int], list[Tokenized]]:
+        """This rank's share of step ``step``'s batch: the next slice of the epoch's order of the
+        fixed train set, or (``--fresh``) a batch drawn for this step from the generator."""
+        cfg, world = self.cfg, self.world
+        if cfg.fresh:
+            drawn = tokenize_split(fresh_examples(cfg, step, cfg.batch_size), self.tok,
+                                   f"fresh batch of step {step}")
+            ids = list(range(cfg.batch_size))[world.rank::world.size]
+            for i in ids:  # a draw longer than the context (rare: n_ctx has slack) is refused
+                if self.method.max_length(drawn[i]) > self.n_ctx:
+                    raise UserError(f"a fresh example of step {step} needs "
+                                    f"{self.method.max_length(drawn[i])} positions but n_ctx is "
+                                    f"{self.n_ctx}; pass a larger --n-ctx", field="n_ctx")
+            return ids, [drawn[i] for i in ids]
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        order = epoch_order(len(self.data["train"]), cfg.seed, epoch)
+        ids = order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size][world.rank::world.size]
+        return ids, [self.data["train"][i] for i in ids]
 
     def validate(self) -> float:
         subset = self.data["valid"][: self.cfg.eval_examples]

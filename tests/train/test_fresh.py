@@ -1,0 +1,73 @@
+"""--fresh: a new batch from the generator every step, reproducible, never a held-out question."""
+
+import json
+
+import pytest
+import safetensors.torch
+import torch
+
+from train.config import TrainConfig
+from train.data import fresh_examples
+from train.loop import Trainer, train
+from workbench.errors import UserError
+from workbench.methods.cot import CoT
+from workbench.tasks.base import split_of
+
+
+def fresh_config(out, **kw) -> TrainConfig:
+    base = dict(task="reach", preset="tiny", method="cot", size="nano", out=str(out), fresh=True,
+                batch_size=8, lr=3e-3, warmup_steps=5, quiet=True, latency_examples=0,
+                eval_every=10_000, threads=1, steps=20, checkpoint_every=10)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_fresh_batches_are_new_every_step_deterministic_and_train_split_only(tmp_path):
+    cfg = fresh_config(tmp_path / "run", preset="demo")
+    steps = [fresh_examples(cfg, step, 64) for step in range(20)]
+    questions = [ex["question"] for batch in steps for ex in batch]
+    assert len(set(questions)) == len(questions), "no question repeats across 20 steps"
+    assert all(split_of(q) == "train" for q in questions)
+    again = fresh_examples(cfg, 7, 64)
+    assert [e["question"] for e in again] == [e["question"] for e in steps[7]]
+    other_seed = fresh_examples(fresh_config(tmp_path / "run", preset="demo", data_seed=1), 7, 64)
+    assert [e["question"] for e in other_seed] != [e["question"] for e in steps[7]]
+
+
+def test_the_trainer_trains_on_the_fresh_batch_of_each_step(tmp_path):
+    trainer = Trainer(fresh_config(tmp_path / "run"))
+    _, batch = trainer.batch_examples(3)
+    assert [t.example["question"] for t in batch] == [
+        e["question"] for e in fresh_examples(trainer.cfg, 3, 8)]
+    fixed = {t.example["question"] for t in trainer.data["train"]}
+    assert not fixed >= {t.example["question"] for t in batch}, "not the fixed train set"
+
+
+def test_a_fresh_run_resumed_after_a_failure_ends_with_the_uninterrupted_weights(
+        tmp_path, monkeypatch):
+    train(fresh_config(tmp_path / "reference"))
+    calls = {"n": 0}
+    real = CoT.loss_sum
+
+    def fails_at_step_13(self, model, batch):
+        calls["n"] += 1
+        loss = real(self, model, batch)
+        return loss * float("nan") if calls["n"] == 14 else loss
+
+    monkeypatch.setattr(CoT, "loss_sum", fails_at_step_13)
+    with pytest.raises(UserError, match="checkpoint \\(step 10\\)"):
+        train(fresh_config(tmp_path / "resumed"))
+    monkeypatch.setattr(CoT, "loss_sum", real)
+    train(fresh_config(tmp_path / "resumed", resume=True))
+    a = safetensors.torch.load_file(tmp_path / "reference" / "model.safetensors")
+    b = safetensors.torch.load_file(tmp_path / "resumed" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    saved = json.loads((tmp_path / "resumed" / "config.json").read_text())
+    assert saved["train"]["fresh"] is True
+
+
+def test_fresh_needs_a_generated_task(tmp_path):
+    data = tmp_path / "train.jsonl"
+    data.write_text("")
+    with pytest.raises(UserError, match="--fresh .* --train-data"):
+        Trainer(fresh_config(tmp_path / "run", train_data=str(data)))
