@@ -40,13 +40,18 @@ def _load(args: argparse.Namespace, *, check_vocab: bool = False):
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from workbench.tasks.controls import format_controls, shortcut_controls
     from workbench.tasks.summary import format_table, summarize
 
-    rows = summarize(_load(args).examples)
+    examples = _load(args).examples
+    rows = summarize(examples)
+    controls = None if args.no_controls else shortcut_controls(examples)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows if controls is None else {**rows, "controls": controls}, indent=2))
     else:
         print(format_table(rows, title=str(args.file)))
+        if controls is not None:
+            print("\n" + format_controls(controls))
     return 0
 
 
@@ -267,8 +272,11 @@ def _configure_data(p: Parser, argv: Sequence[str]) -> None:
         q.set_defaults(func=func)
         return q
 
-    file_command("inspect", "print counts and task statistics of a dataset file",
-                 _cmd_inspect).add_argument("--json", action="store_true", help="print JSON")
+    q = file_command("inspect", "print counts, task statistics and shortcut controls of a "
+                     "dataset file", _cmd_inspect)
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.add_argument("--no-controls", action="store_true",
+                   help="skip the shortcut controls (held-out classifiers; a few seconds)")
     file_command("validate", "check every example, its proof and its tokens", _cmd_validate)
     q = file_command("convert", "load (deriving proofs) and write as JSONL or iCoT text",
                      _cmd_convert)

@@ -59,6 +59,14 @@ class Task:
     #: (``frontier``), the other reachable nodes (``reachable``) and the nodes the root cannot
     #: reach (``unreachable``), as sets of node names; ``None`` for tasks without a graph.
     frontier: Callable[[str, int], dict[str, set[str]]] | None = None
+    #: ``choices(example)``: the answer candidates in question order, for tasks whose question
+    #: offers them (the answer names exactly one); ``None``: the answer is free. The shortcut
+    #: controls (:mod:`workbench.tasks.controls`) then predict which candidate is the answer.
+    choices: Callable[[Example], list[str]] | None = None
+    #: ``local_features(example)``: named numbers a shallow reader could take off the question
+    #: without following the steps (degrees and positions of candidates, the query's own
+    #: statement), for the local-features shortcut control; ``None``: the task declares none.
+    local_features: Callable[[Example], dict[str, float]] | None = None
 
     def depth_of(self, example: Example) -> int:
         return self.depth(example) if self.depth is not None else len(example["steps"])

@@ -295,6 +295,24 @@ def vocabulary(cfg: ChainConfig) -> list[str]:
     return VARIABLES + numbers + list(cfg.ops) + TEMPLATE_WORDS
 
 
+# -- shortcut controls -----------------------------------------------------------------------------
+def local_features(example: Example) -> dict[str, float]:
+    """What the query's own statement shows without following its chain: its operator and
+    constant (as a number and as a category), where it stands, and how many statements there
+    are."""
+    program = example["program"]
+    at = next(i for i, s in enumerate(program) if s[0] == example["query"])
+    _, src, op, arg = program[at]
+    kind = "literal" if src is None else op
+    return {
+        "statements": float(len(program)),
+        "query position": at / len(program),
+        f"query operator {kind}": 1.0,
+        "query constant": float(arg),
+        f"query constant {arg}": 1.0,
+    }
+
+
 TASK = Task(
     name="chain",
     description="Variable binding mod p: follow shuffled assignments to the queried variable.",
@@ -311,4 +329,5 @@ TASK = Task(
         "paper": {"train": 20000, "valid": 500, "test": 1000},
     },
     fields=FIELDS,
+    local_features=local_features,
 )

@@ -228,6 +228,19 @@ def vocabulary(cfg: ProntoQAConfig | None = None) -> list[str]:
     return PEOPLE + CONCEPTS + ADJECTIVES + TEMPLATE_WORDS
 
 
+# -- shortcut controls -----------------------------------------------------------------------------
+_QUESTION = re.compile(r"True or false: (\w+) is (not )?(\w+)\.$")
+
+
+def local_features(example: Example) -> dict[str, float]:
+    """The question's last sentence alone: whether it asks "is not", its adjective, its entity."""
+    m = _QUESTION.search(example["question"])
+    if m is None:
+        raise UserError("does not end with 'True or false: X is [not] P.'", field="question")
+    return {"negated": float(bool(m.group(2))), f"adjective {m.group(3)}": 1.0,
+            f"entity {m.group(1)}": 1.0}
+
+
 TASK = Task(
     name="prontoqa",
     description="ProntoQA (5-hop in Coconut): true or false, following 'Every X is a Y' facts.",
@@ -245,4 +258,5 @@ TASK = Task(
         "paper": {"train": 9000, "valid": 200, "test": 800},
     },
     fields=FIELDS,
+    local_features=local_features,
 )

@@ -233,6 +233,60 @@ def derive_proof(example: Example) -> list[dict[str, Any]]:
     return proof
 
 
+# -- reading a question ----------------------------------------------------------------------------
+_QUERY = re.compile(r"^Is (\w+) a (\w+) or (\w+)\?$")
+
+
+@dataclass
+class ProsQAGraph:
+    """A ProsQA question's graph: ``children[parent]`` lists the facts' children."""
+
+    root: str
+    children: dict[str, list[str]]
+    concepts: set[str]
+
+    def depths(self) -> dict[str, int]:
+        """BFS depth from the root of every reachable node (the root has depth 0)."""
+        names = sorted(set(self.children) | {c for cs in self.children.values() for c in cs}
+                       | {self.root})
+        index = {n: i for i, n in enumerate(names)}
+        kids = [[index[c] for c in self.children.get(n, [])] for n in names]
+        return {names[i]: d for i, d in _bfs(kids, index[self.root]).items()}
+
+
+def parse_question(question: str) -> ProsQAGraph:
+    """Rebuild the graph from the facts ``Every X is a Y.`` / ``Tom is a X.`` and the final
+    ``Is Tom a A or B?`` (the root is Tom); raises (field ``question``) if malformed."""
+    sentences = [s.strip() for s in re.findall(r"[^.?]+[.?]", question)]
+    query = _QUERY.match(sentences[-1]) if sentences else None
+    if query is None:
+        raise UserError("does not end with 'Is X a A or B?'", field="question")
+    children: dict[str, list[str]] = {}
+    concepts: set[str] = set()
+    for i, fact in enumerate(sentences[:-1]):
+        try:
+            parent, child = _parse_step(i, fact)
+        except UserError as e:
+            raise UserError(e.message.replace("steps", "facts"), field="question") from None
+        children.setdefault(parent, []).append(child)
+        concepts.add(child)
+        if fact.startswith("Every "):
+            concepts.add(parent)
+    return ProsQAGraph(root=query.group(1), children=children, concepts=concepts)
+
+
+def frontier(question: str, depth: int) -> dict[str, set[str]]:
+    """For the proof step at ``depth``: ``frontier`` (BFS depth ``depth`` from the root),
+    ``reachable`` (every other node reachable from the root, root excluded) and ``unreachable``
+    (concept nodes the root cannot reach)."""
+    graph = parse_question(question)
+    dist = graph.depths()
+    reachable = {n for n, d in dist.items() if d >= 1}
+    front = {n for n in reachable if dist[n] == depth}
+    return {"frontier": front, "reachable": reachable - front,
+            "unreachable": graph.concepts - reachable - {graph.root}}
+
+
 def check(example: Example) -> None:
     """Coconut's fields and ProsQA's structural invariants; raises naming the field."""
     check_common(example)
@@ -356,6 +410,28 @@ def vocabulary(cfg: ProsQAConfig | None = None) -> list[str]:
     return PEOPLE + CONCEPTS + TEMPLATE_WORDS
 
 
+# -- shortcut controls -----------------------------------------------------------------------------
+_OPTIONS = re.compile(r"Is \w+ a (\w+) or (\w+)\?$")
+
+
+def choices(example: Example) -> list[str]:
+    """The two options of ``Is Tom a A or B?``, in question order."""
+    m = _OPTIONS.search(example["question"])
+    if m is None:
+        raise UserError("does not end with 'Is X a A or B?'", field="question")
+    return [m.group(1), m.group(2)]
+
+
+def local_features(example: Example) -> dict[str, float]:
+    """Degrees, positions and occurrences of each option in the question's graph."""
+    from workbench.tasks.controls import graph_candidate_features
+    from workbench.tokenizer import split_words
+
+    symbols = example["idx_to_symbol"]
+    edges = [(symbols[p], symbols[c]) for p, c in example["edges"]]
+    return graph_candidate_features(split_words(example["question"]), edges, choices(example))
+
+
 TASK = Task(
     name="prosqa",
     description="ProsQA graph reachability (Coconut): is the person an A or a B?",
@@ -372,4 +448,7 @@ TASK = Task(
         "paper": {"train": 17886, "valid": 300, "test": 500},
     },
     fields=FIELDS[3:],
+    frontier=frontier,
+    choices=choices,
+    local_features=local_features,
 )

@@ -296,6 +296,21 @@ def vocabulary(cfg: ReachConfig | None = None) -> list[str]:
     return NAMES + TEMPLATE_WORDS
 
 
+# -- shortcut controls -----------------------------------------------------------------------------
+def choices(example: Example) -> list[str]:
+    """The two candidates, in question order."""
+    return parse_question(example["question"]).candidates
+
+
+def local_features(example: Example) -> dict[str, float]:
+    """Degrees, positions and occurrences of each candidate (alike by construction)."""
+    from workbench.tasks.controls import graph_candidate_features
+
+    graph = parse_question(example["question"])
+    return graph_candidate_features(split_words(example["question"]), graph.edges,
+                                    graph.candidates)
+
+
 TASK = Task(
     name="reach",
     description="Symbolic reachability with no shortcut: which candidate does the root reach?",
@@ -314,4 +329,6 @@ TASK = Task(
     fields=FIELDS,
     depth=lambda example: int(example["depth"]),
     frontier=frontier,
+    choices=choices,
+    local_features=local_features,
 )
