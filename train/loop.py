@@ -32,6 +32,7 @@ from workbench.methods.base import Stage, collate
 from workbench.models import build_model, count_parameters, model_config
 from workbench.runs import (
     CONFIG,
+    CONTROLS,
     LOG,
     METRICS,
     TOKENIZER,
@@ -41,6 +42,7 @@ from workbench.runs import (
     write_manifest,
 )
 from workbench.tasks.base import SPLITS
+from workbench.tasks.controls import save_controls
 from workbench.tokenizer import Tokenizer
 
 CTX_SLACK = 8
@@ -318,6 +320,7 @@ class Trainer:
             metrics[split] = evaluate(self.method, self.model, examples, quiet=self.cfg.quiet,
                                       latency_examples=self.cfg.latency_examples)
         atomic_write_json(self.out / METRICS, metrics)
+        save_controls([t.example for t in self.data["test"]], self.out / CONTROLS)
         write_manifest(self.out)
         return metrics
 

@@ -36,6 +36,8 @@ from workbench.tokenizer import Tokenizer
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 METRICS, LOG, MANIFEST = "metrics.json", "log.jsonl", "manifest.json"
 CONFIG_SECTIONS = ("model", "task", "method", "train")
+#: The shortcut controls measured on the run's test split (workbench.tasks.controls).
+CONTROLS = "controls.json"
 FORMAT = "latent-workbench/run"
 
 

@@ -17,6 +17,8 @@ from workbench.runs import read_config
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "log.jsonl",
          "manifest.json")
+#: Files copied when a run has them (runs trained before the shortcut controls have none).
+OPTIONAL_FILES = ("controls.json",)
 #: Train options that are not part of what a run *is* (where it goes, how loud, resuming).
 NOT_RECORDED = {"out", "quiet", "resume", "threads", "device", "train_data", "valid_data",
                 "test_data"}
@@ -45,20 +47,30 @@ def _flag(key: str, value: Any) -> str:
     return f"{flag} {value}"
 
 
+def run_name(task: str, preset: str, method: str) -> str:
+    """A zoo run's name: ``<task>-<method>`` for a task's demo preset, else
+    ``<task>-<preset>-<method>`` (``reach-cot``, ``reach-trees-cot``)."""
+    return f"{task}-{method}" if preset == "demo" else f"{task}-{preset}-{method}"
+
+
 def export(runs: list[Path], zoo: Path) -> dict[str, Any]:
     """Copy finished runs into the zoo and rewrite ``zoo/MANIFEST.json``."""
     zoo.mkdir(parents=True, exist_ok=True)
     for run in runs:
         config = read_config(run)
-        name = f"{config['task']['name']}-{config['method']['name']}"
+        name = run_name(config["task"]["name"], config["task"]["preset"],
+                        config["method"]["name"])
         dest = zoo / name
         dest.mkdir(exist_ok=True)
         for f in FILES:
             shutil.copyfile(run / f, dest / f)
+        for f in OPTIONAL_FILES:
+            if (run / f).exists():
+                shutil.copyfile(run / f, dest / f)
     manifest: dict[str, Any] = {"sha256": {}, "runs": {}}
     for dest in sorted(p for p in zoo.iterdir() if (p / "config.json").exists()):
         config = read_config(dest)
-        for f in FILES:
+        for f in (*FILES, *(f for f in OPTIONAL_FILES if (dest / f).exists())):
             manifest["sha256"][f"{dest.name}/{f}"] = sha256_file(dest / f)
         manifest["runs"][dest.name] = {
             "task": config["task"]["name"], "preset": config["task"]["preset"],

@@ -66,6 +66,15 @@ def test_a_fresh_run_resumed_after_a_failure_ends_with_the_uninterrupted_weights
     assert saved["train"]["fresh"] is True
 
 
+def test_a_finished_run_keeps_the_shortcut_controls_of_its_test_split(tmp_path):
+    train(fresh_config(tmp_path / "run", preset="demo", steps=2))
+    controls = json.loads((tmp_path / "run" / "controls.json").read_text())
+    n_test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["n"]
+    for name in ("bag_of_tokens", "local_features"):
+        assert controls[name]["n"] == n_test
+        assert abs(controls[name]["accuracy"] - controls[name]["chance"]) < 0.08
+
+
 def test_fresh_needs_a_generated_task(tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text("")
