@@ -67,9 +67,9 @@ def test_a_fresh_run_resumed_after_a_failure_ends_with_the_uninterrupted_weights
 
 
 def test_a_finished_run_keeps_the_shortcut_controls_of_its_test_split(tmp_path):
-    train(fresh_config(tmp_path / "run", preset="demo", steps=2))
+    train(fresh_config(tmp_path / "run", preset="demo", steps=2, n_eval=16))
     controls = json.loads((tmp_path / "run" / "controls.json").read_text())
-    n_test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["n"]
+    n_test = json.loads((tmp_path / "run" / "config.json").read_text())["task"]["sizes"]["test"]
     for name in ("bag_of_tokens", "local_features"):
         assert controls[name]["n"] == n_test
         assert abs(controls[name]["accuracy"] - controls[name]["chance"]) < 0.08
