@@ -40,6 +40,10 @@ class TrainConfig:
     """Draw a fresh batch from the task's generator at every step instead of cycling a fixed
     train set (generated tasks only; deterministic in data_seed and step, so --resume reproduces
     the uninterrupted run; test and valid questions can never be drawn)."""
+    depth_warmup: int = 0
+    """With --fresh: over the first N steps the deepest depth drawn rises from the preset's
+    min_depth to its max_depth (uniform over the depths open at each step); 0: every depth from
+    the start. Needs a task whose config has min_depth and max_depth."""
     n_eval: int | None = None
     """Evaluate on at most N validation and test examples at the end (default: all)."""
     n_ctx: int | None = None

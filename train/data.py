@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
+from typing import Any
 
 from train.config import TrainConfig
 from workbench.errors import UserError
@@ -45,7 +48,7 @@ def fresh_examples(cfg: TrainConfig, step: int, n: int) -> list[Example]:
     and a resumed run draws exactly the batches the uninterrupted one drew."""
     task = get_task(cfg.task)
     rng = random.Random(f"latent-workbench/fresh/{task.name}/{cfg.preset}/{cfg.data_seed}/{step}")
-    preset = task.presets[cfg.preset]
+    preset = depth_curriculum(task.presets[cfg.preset], step, cfg.depth_warmup)
     out: list[Example] = []
     for _ in range(1000 * n):
         example = task.generate(preset, rng)
@@ -58,3 +61,18 @@ def fresh_examples(cfg: TrainConfig, step: int, n: int) -> list[Example]:
             return out
     raise UserError(f"the {task.name} generator gave fewer than {n} train examples in "
                     f"{1000 * n} draws", field="fresh")
+
+
+def depth_curriculum(preset: Any, step: int, warmup: int) -> Any:
+    """The generator config of step ``step`` under a depth curriculum of ``warmup`` steps: the
+    deepest depth drawn rises linearly from ``min_depth`` (step 0) to ``max_depth`` (step
+    ``warmup`` on)."""
+    if warmup <= 0:
+        return preset
+    names = {f.name for f in dataclasses.fields(preset)}
+    if not {"min_depth", "max_depth"} <= names:
+        raise UserError("the task's config has no min_depth/max_depth to warm up",
+                        field="depth_warmup")
+    lo, hi = preset.min_depth, preset.max_depth
+    deepest = lo + math.floor((hi - lo + 1) * min(step, warmup) / warmup)
+    return dataclasses.replace(preset, max_depth=min(hi, deepest))

@@ -133,6 +133,9 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.out = Path(cfg.out)
         self.tok = Tokenizer.for_task(cfg.task)
+        if cfg.depth_warmup and not cfg.fresh:
+            raise UserError("--depth-warmup shapes the fresh batches; pass --fresh too",
+                            field="depth_warmup")
         if cfg.fresh and cfg.train_data:
             raise UserError("--fresh draws training examples from the task's generator; it "
                             "cannot be combined with --train-data", field="fresh")

@@ -80,3 +80,12 @@ def test_fresh_needs_a_generated_task(tmp_path):
     data.write_text("")
     with pytest.raises(UserError, match="--fresh .* --train-data"):
         Trainer(fresh_config(tmp_path / "run", train_data=str(data)))
+
+
+def test_a_depth_warmup_opens_the_deeper_depths_step_by_step(tmp_path):
+    cfg = fresh_config(tmp_path / "run", preset="demo", depth_warmup=700)
+    deepest = [max(e["depth"] for e in fresh_examples(cfg, step, 64)) for step in (0, 350, 800)]
+    assert deepest == [2, 5, 8]
+    assert {e["depth"] for e in fresh_examples(cfg, 0, 64)} == {2}
+    with pytest.raises(UserError, match="--fresh"):
+        Trainer(fresh_config(tmp_path / "other", fresh=False, depth_warmup=10))
