@@ -19,7 +19,10 @@ block l (``blocks.{l-1}.hook_resid_post``). Kinds, per token of the step:
 A condition intervenes on one step, or on every step at once (``step = "all"``). Per condition:
 accuracy, its change from clean with a paired bootstrap CI over examples, the answer-flip rate
 (prediction differs from the clean prediction) and, for swaps, how often the answer equals the
-donor's clean answer (``follows_donor``; also among pairs whose clean answers differ).
+donor's clean answer (``follows_donor``; also among pairs whose clean answers differ). Each
+condition is also broken down by the examples' reasoning depth (``by_depth``: the task's
+``depth_of``, e.g. reach's candidate depth; else the number of steps): per depth, n, clean
+accuracy, accuracy, its change with a bootstrap CI, and the flip rate.
 
 Interventions ride on the rollout's per-pass hooks (:data:`workbench.rollout.PassHooks`), so a
 Coconut thought changed at step t changes every later thought too. CoT's steps are generated
@@ -314,6 +317,23 @@ def summarize(answers: Sequence[str], clean: Sequence[str], intervened: Sequence
     return out
 
 
+def summarize_by_depth(depths: Sequence[int], answers: Sequence[str], clean: Sequence[str],
+                       intervened: Sequence[str], *, n_boot: int = 1000, seed: int = 0
+                       ) -> dict[str, dict[str, Any]]:
+    """:func:`summarize` per reasoning depth (``{depth: {n, clean_accuracy, accuracy,
+    accuracy_change, accuracy_change_ci, flip_rate}}``, depths in increasing order)."""
+    out = {}
+    depths = np.asarray(depths)
+    for d in sorted(set(depths.tolist())):
+        idx = np.flatnonzero(depths == d)
+        pick = [answers[i] for i in idx], [clean[i] for i in idx], [intervened[i] for i in idx]
+        row = summarize(*pick, n_boot=n_boot, seed=seed)
+        out[str(d)] = {"n": int(len(idx)),
+                       "clean_accuracy": float(np.mean([a == c for a, c in zip(*pick[:2])])),
+                       **row}
+    return out
+
+
 def _inputs(cfg: InterventionConfig) -> tuple[str, str]:
     run, data = cfg.run, cfg.data
     if cfg.store and not (run and data):
@@ -343,8 +363,11 @@ def run(cfg: InterventionConfig) -> dict[str, Any]:
     model = loaded.model
     check_layer(method, model, cfg.layer)
     clean = clean_run(method, model, examples, layer=cfg.layer, batch_size=cfg.batch_size)
+    from train.evaluate import depth_of
+
     answers = [e.example["answer"] for e in examples]
     base = [p.answer for p in clean.predictions]
+    depths = [depth_of(e.example) for e in examples]
     n_steps = len(clean.states[0])
     step_kind = next(s.kind for s in method.latent_positions(method.prompt(examples[0]), [])
                      if s.kind in LATENT_KINDS)
@@ -357,16 +380,19 @@ def run(cfg: InterventionConfig) -> dict[str, Any]:
         steps = range(n_steps) if step == "all" else [step]
         preds = intervene(method, model, examples, [Intervention(t, kind) for t in steps],
                           clean=clean, donors=donors, seed=cfg.seed, batch_size=cfg.batch_size)
+        got = [p.answer for p in preds]
         row = {"step": step, "kind": kind}
-        row.update(summarize(answers, base, [p.answer for p in preds],
-                             donors=donors if kind == "swap" else None, n_boot=cfg.n_boot,
-                             seed=cfg.seed))
+        row.update(summarize(answers, base, got, donors=donors if kind == "swap" else None,
+                             n_boot=cfg.n_boot, seed=cfg.seed))
+        row["by_depth"] = summarize_by_depth(depths, answers, base, got, n_boot=cfg.n_boot,
+                                             seed=cfg.seed)
         results.append(row)
     clean_acc = float(np.mean([a == b for a, b in zip(answers, base)]))
     out = {
         "run": str(run_dir), "data": str(data), "method": method.name, "step_kind": step_kind,
         "steps": n_steps, "layer": cfg.layer, "hook": hook_name(cfg.layer), "n": len(examples),
         "clean_accuracy": clean_acc, "example_ids": [str(e.example.get("id")) for e in examples],
+        "example_depths": depths,
         "donors": donors, "results": results,
         "seconds": time.perf_counter() - t0, "config": asdict(cfg),
     }
@@ -376,34 +402,66 @@ def run(cfg: InterventionConfig) -> dict[str, Any]:
 
 
 def figure(result: dict[str, Any]) -> Any:
-    """Accuracy change per latent step, one line per kind, bootstrap CIs as error bars; the
-    all-steps conditions sit apart at ``all``."""
+    """Top: accuracy change per latent step, one line per kind, bootstrap CIs as error bars;
+    the all-steps conditions sit apart at ``all``. Bottom (where the results carry
+    ``by_depth``): one heatmap per kind of the accuracy change by example depth × latent step."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    fig = go.Figure()
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#7f7f7f"]
     categories = [str(t + 1) for t in range(result["steps"])] + ["all"]
     kinds = list(dict.fromkeys(r["kind"] for r in result["results"]))
+    depths = sorted({int(d) for r in result["results"] for d in r.get("by_depth") or {}})
+    cols = max(1, len(kinds))
+    rows = 2 if depths else 1
+    fig = make_subplots(
+        rows=rows, cols=cols, vertical_spacing=0.2, horizontal_spacing=0.06,
+        specs=[[{"colspan": cols}] + [None] * (cols - 1)] + [[{}] * cols] * (rows - 1),
+        subplot_titles=["accuracy change per latent step"]
+        + [f"{k}: by example depth" for k in kinds] * (rows - 1))
     for color, kind in zip(palette * 2, kinds):
         for all_steps in (False, True):
-            rows = [r for r in result["results"]
+            mine = [r for r in result["results"]
                     if r["kind"] == kind and (r["step"] == "all") == all_steps]
-            if not rows:
+            if not mine:
                 continue
-            y = [r["accuracy_change"] for r in rows]
-            ci = [r["accuracy_change_ci"] for r in rows]
+            y = [r["accuracy_change"] for r in mine]
+            ci = [r["accuracy_change_ci"] for r in mine]
             fig.add_trace(go.Scatter(
-                x=["all" if all_steps else str(r["step"] + 1) for r in rows], y=y,
+                x=["all" if all_steps else str(r["step"] + 1) for r in mine], y=y,
                 mode="markers" if all_steps else "lines+markers", name=kind, legendgroup=kind,
                 showlegend=not all_steps, marker={"color": color, "size": 9},
                 line={"color": color},
                 error_y={"type": "data", "symmetric": False,
                          "array": [hi - v for v, (_, hi) in zip(y, ci)],
-                         "arrayminus": [v - lo for v, (lo, _) in zip(y, ci)]}))
-    fig.add_hline(y=0, line={"color": "#999", "dash": "dot"})
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=categories)
+                         "arrayminus": [v - lo for v, (lo, _) in zip(y, ci)]}), row=1, col=1)
+    fig.add_hline(y=0, line={"color": "#999", "dash": "dot"}, row=1, col=1)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=categories, row=1,
+                     col=1, title_text=f"latent step ({result['step_kind']}; all = every step "
+                                       "at once)")
+    fig.update_yaxes(title_text="accuracy change vs clean (95 % bootstrap CI)", row=1, col=1)
+    for j, kind in enumerate(kinds if depths else [], start=1):
+        at = {(str(r["step"] + 1) if r["step"] != "all" else "all", d): v
+              for r in result["results"] if r["kind"] == kind
+              for d, v in (r.get("by_depth") or {}).items()}
+        z = [[(at.get((c, str(d))) or {}).get("accuracy_change") for c in categories]
+             for d in depths]
+        text = [["" if (v := at.get((c, str(d)))) is None else
+                 f"Δ {v['accuracy_change']:+.2f} [{v['accuracy_change_ci'][0]:+.2f}, "
+                 f"{v['accuracy_change_ci'][1]:+.2f}]<br>clean {v['clean_accuracy']:.2f}, "
+                 f"n {v['n']}" for c in categories] for d in depths]
+        fig.add_trace(go.Heatmap(
+            z=z, x=categories, y=[str(d) for d in depths], text=text, zmin=-1, zmax=1,
+            colorscale="RdBu", showscale=j == 1, colorbar={"title": "Δ accuracy", "y": 0.2,
+                                                           "len": 0.4},
+            hovertemplate="step %{x}, depth %{y}<br>%{text}<extra></extra>"), row=2, col=j)
+        fig.update_xaxes(type="category", title_text="latent step", row=2, col=j)
+        fig.update_yaxes(type="category", title_text="example depth" if j == 1 else None,
+                         row=2, col=j)
     title = (f"Interventions on {result['method']} {result['step_kind']}s at layer "
              f"{result['layer']} ({result['hook']}): clean accuracy "
              f"{100 * result['clean_accuracy']:.1f} %, n = {result['n']}")
-    return style(fig, title, f"latent step ({result['step_kind']}; all = every step at once)",
-                 "accuracy change vs clean (95 % bootstrap CI)")
+    style(fig, title, f"latent step ({result['step_kind']}; all = every step at once)",
+          "accuracy change vs clean (95 % bootstrap CI)")
+    fig.update_layout(height=420 * rows)
+    return fig

@@ -10,22 +10,23 @@ probability of the **proof-step token**, the token of what the row's proof step 
 (ProsQA and ProntoQA: the node reached, ProntoQA's property steps: the property; chain: the value
 computed; mult: the multiplier digit; rows whose proof content is no single token are skipped).
 
-ProsQA also gets the **BFS frontier** analysis (Reasoning by Superposition, Zhu et al. 2025): the
-graph is rebuilt from the question's facts, and for latent step t (Coconut: thought t // c) the
-frontier is the set of nodes at BFS depth t+1 from the root. Each row compares the mean rank and
-probability of the frontier nodes' tokens with those of the other reachable nodes and of the
-unreachable concept nodes.
+Graph tasks (those whose task module defines ``frontier``: ProsQA, reach) also get the **BFS
+frontier** analysis (Reasoning by Superposition, Zhu et al. 2025; :mod:`analyses.frontier`): for
+latent step t (Coconut: thought t // c) the frontier is the set of nodes at BFS depth t+1 from the
+root. Each row compares the mean rank and probability of the frontier nodes' tokens with those of
+the other reachable nodes and of the unreachable nodes, read out twice: through the logit lens,
+and (``probe``) through a linear probe over node names trained on the main kind's states.
 
 ``run(LensConfig(run=…, store=…, out=…))`` writes ``lens.json`` (per layer, kind and step:
 proof-token mean rank, mean log-rank, mean probability and top-1 rate; the mean top tokens; the
-frontier comparison; 95 % bootstrap intervals over examples), ``lens.parquet`` (one row per state
-and layer) and the figures ``lens.html`` (layer × step heatmap of the proof-token top-1 rate) and,
-for ProsQA, ``lens_frontier.html``.
+frontier comparison of the lens (``frontier``) and of the probe (``probe_frontier``); 95 %
+bootstrap intervals over examples), ``lens.parquet`` (one row per state and layer) and the
+figures ``lens.html`` (layer × step heatmap of the proof-token top-1 rate) and, for graph
+tasks, ``lens_frontier.html``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,17 +38,22 @@ from jaxtyping import Float
 from torch import Tensor
 
 from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, style
+from analyses.frontier import (
+    GROUPS,
+    TokenSets,
+    cell_value,
+    frontier_figure,
+    frontier_token_sets,
+    probe_readout,
+)
 from workbench.errors import UserError
 from workbench.io import atomic_open, sha256_file
 from workbench.runs import WEIGHTS, load_run
 from workbench.store import MANIFEST, Store, open_store
-from workbench.tasks.prosqa import _bfs, _parse_step
 from workbench.tokenizer import Tokenizer
 
 #: Proof-record keys whose value names the step's token, tried in this order.
 PROOF_TOKEN_KEYS = ("node", "property", "value", "digit")
-GROUPS = ("frontier", "reachable", "unreachable")
-_QUERY = re.compile(r"^Is (\w+) a (\w+) or (\w+)\?$")
 
 
 @dataclass
@@ -70,6 +76,14 @@ class LensConfig:
     """Bootstrap seed."""
     batch_size: int = 2048
     """States decoded per batch."""
+    probe: bool = True
+    """Graph tasks: also read the frontier out with a linear probe over node names (main kind)."""
+    folds: int = 5
+    """Probe readout: cross-validation folds, grouped by example."""
+    C: float = 1.0
+    """Probe readout: inverse L2 regularisation strength."""
+    max_iter: int = 200
+    """Probe readout: solver iterations."""
     device: str = "cpu"
     """cpu or cuda."""
 
@@ -113,87 +127,20 @@ def proof_token_id(labels: dict[str, Any], tokenizer: Tokenizer) -> int | None:
     return None
 
 
-# -- ProsQA's graph and BFS frontier -------------------------------------------------------------
-@dataclass
-class ProsQAGraph:
-    """A ProsQA question's graph: ``children[parent]`` lists the facts' children."""
-
-    root: str
-    children: dict[str, list[str]]
-    concepts: set[str]
-
-    def depths(self) -> dict[str, int]:
-        """BFS depth from the root of every reachable node (the root has depth 0)."""
-        names = sorted(set(self.children) | {c for cs in self.children.values() for c in cs}
-                       | {self.root})
-        index = {n: i for i, n in enumerate(names)}
-        kids = [[index[c] for c in self.children.get(n, [])] for n in names]
-        return {names[i]: d for i, d in _bfs(kids, index[self.root]).items()}
-
-
-def parse_prosqa_graph(question: str) -> ProsQAGraph:
-    """Rebuild the graph from the facts ``Every X is a Y.`` / ``Tom is a X.`` and the final
-    ``Is Tom a A or B?`` (the root is Tom)."""
-    sentences = [s.strip() for s in re.findall(r"[^.?]+[.?]", question)]
-    query = _QUERY.match(sentences[-1]) if sentences else None
-    if query is None:
-        raise UserError("does not end with 'Is X a A or B?'", field="question")
-    children: dict[str, list[str]] = {}
-    concepts: set[str] = set()
-    for i, fact in enumerate(sentences[:-1]):
-        try:
-            parent, child = _parse_step(i, fact)
-        except UserError as e:
-            raise UserError(e.message.replace("steps", "facts"), field="question") from None
-        children.setdefault(parent, []).append(child)
-        concepts.add(child)
-        if fact.startswith("Every "):
-            concepts.add(parent)
-    return ProsQAGraph(root=query.group(1), children=children, concepts=concepts)
-
-
-def frontier_sets(graph: ProsQAGraph, step: int) -> dict[str, set[str]]:
-    """For latent step ``step``: ``frontier`` (BFS depth step+1 from the root), ``reachable``
-    (every other node reachable from the root, root excluded) and ``unreachable`` (concept
-    nodes not reachable from the root)."""
-    depth = graph.depths()
-    reachable = {n for n, d in depth.items() if d >= 1}
-    frontier = {n for n in reachable if depth[n] == step + 1}
-    return {"frontier": frontier, "reachable": reachable - frontier,
-            "unreachable": graph.concepts - reachable - {graph.root}}
-
-
 # -- decoding a store ----------------------------------------------------------------------------
 def _row_tokens(store: Store, rows: np.ndarray, tokenizer: Tokenizer
-                ) -> tuple[np.ndarray, list[dict[str, list[int]]] | None]:
-    """Proof-token id per row (-1: none) and, for ProsQA, each row's frontier token sets."""
+                ) -> tuple[np.ndarray, list[TokenSets] | None]:
+    """Proof-token id per row (-1: none) and, for graph tasks, each row's frontier token sets."""
     table = store.steps.data.table.take(rows)
     keys = [f"y_proof_{k}" for k in PROOF_TOKEN_KEYS if f"y_proof_{k}" in table.column_names]
     cols = {k: table.column(k).to_pylist() for k in keys}
     found = (proof_token_id({k: cols[k][i] for k in keys}, tokenizer) for i in range(len(rows)))
     proof = np.array([-1 if t is None else t for t in found], dtype=np.int64)
-    if store.manifest.get("task") != "prosqa":
-        return proof, None
-    questions = dict(zip(store.examples["example_id"], store.examples["question"]))
-    per_step = max(1, int((store.manifest.get("method_options") or {})
-                          .get("thoughts_per_step", 1)))
-    graphs: dict[str, ProsQAGraph] = {}
-    sets = []
-    for ex, step, kind in zip(*(table.column(c).to_pylist() for c in ("example_id", "step",
-                                                                       "kind"))):
-        if ex not in graphs:
-            try:
-                graphs[ex] = parse_prosqa_graph(questions[ex])
-            except UserError as e:
-                raise e.at(file=store.path / "examples") from None
-        t = step // per_step if kind == "thought" else step
-        sets.append({g: sorted(tokenizer.index[n] for n in nodes if n in tokenizer.index)
-                     for g, nodes in frontier_sets(graphs[ex], t).items()})
-    return proof, sets
+    return proof, frontier_token_sets(store, table, tokenizer)
 
 
 def decode_layer(model: Any, states: np.ndarray, proof: np.ndarray,
-                 sets: list[dict[str, list[int]]] | None, cell_ids: np.ndarray, top_k: int,
+                 sets: list[TokenSets] | None, cell_ids: np.ndarray, top_k: int,
                  batch_size: int) -> dict[str, np.ndarray]:
     """Lens of ``states [n, d_model]`` at one layer: top-k ids and probabilities, proof-token
     rank and probability (NaN where none), each frontier group's mean rank and probability, and
@@ -243,6 +190,19 @@ def _summary(values: np.ndarray, groups: np.ndarray, n_boot: int, seed: int) -> 
     return {"mean": float(v.mean()), "ci": list(ci), "n": int(len(v))}
 
 
+def _groups_summary(dec: dict[str, np.ndarray], sel: np.ndarray, ex: np.ndarray,
+                    cfg: LensConfig) -> dict[str, Any]:
+    """Each frontier group's mean rank and probability over ``sel``, and the rank gap
+    (unreachable minus frontier: positive where the frontier is read out first)."""
+    out: dict[str, Any] = {g: {"mean_rank": _summary(dec[f"{g}_rank"][sel], ex, cfg.n_boot,
+                                                     cfg.seed),
+                               "mean_prob": _summary(dec[f"{g}_prob"][sel], ex, cfg.n_boot,
+                                                     cfg.seed)} for g in GROUPS}
+    gap = dec["unreachable_rank"][sel] - dec["frontier_rank"][sel]
+    out["rank_gap"] = _summary(gap, ex, cfg.n_boot, cfg.seed)
+    return out
+
+
 def _cell(dec: dict[str, np.ndarray], sel: np.ndarray, cell: int, examples: np.ndarray,
           vocab: Sequence[str], cfg: LensConfig, frontier: bool) -> dict[str, Any]:
     ex = examples[sel]
@@ -259,12 +219,28 @@ def _cell(dec: dict[str, np.ndarray], sel: np.ndarray, cell: int, examples: np.n
     top = np.argsort(-mean_probs, kind="stable")[: cfg.top_k]
     out["top_tokens"] = [{"token": vocab[t], "mean_prob": float(mean_probs[t])} for t in top]
     if frontier:
-        out["frontier"] = {g: {"mean_rank": _summary(dec[f"{g}_rank"][sel], ex, cfg.n_boot,
-                                                      cfg.seed),
-                                "mean_prob": _summary(dec[f"{g}_prob"][sel], ex, cfg.n_boot,
-                                                      cfg.seed)} for g in GROUPS}
-        gap = dec["unreachable_rank"][sel] - dec["frontier_rank"][sel]
-        out["frontier"]["rank_gap"] = _summary(gap, ex, cfg.n_boot, cfg.seed)
+        out["frontier"] = _groups_summary(dec, sel, ex, cfg)
+    return out
+
+
+def _probe_cells(readout: dict[str, Any], keys: list[tuple[str, int]], cell_ids: np.ndarray,
+                 rows: np.ndarray, examples: np.ndarray, cfg: LensConfig
+                 ) -> dict[tuple[str, int], dict[str, Any]]:
+    """The probe readout of one layer summarised per (kind, step) cell of ``rows``."""
+    k = len(readout["classes"])
+    out = {}
+    for i, key in enumerate(keys):
+        sel = np.flatnonzero(cell_ids[rows] == i)
+        if not len(sel):
+            continue
+        ex = examples[rows][sel]
+        summary = _groups_summary(readout, sel, ex, cfg)
+        summary["proof"] = {"mean_rank": _summary(readout["proof_rank"][sel], ex, cfg.n_boot,
+                                                  cfg.seed)}
+        chance = readout["chance_rank"][sel]
+        out[key] = {**summary, "n_classes": k,
+                    "chance_rank": float(np.nanmean(chance)) if np.isfinite(chance).any()
+                    else None}
     return out
 
 
@@ -298,14 +274,26 @@ def run(cfg: LensConfig) -> dict[str, Any]:
     cell_ids = np.zeros(len(rows), np.int64)
     for i, (kind, step) in enumerate(keys):
         cell_ids[(row_kinds == kind) & (steps == step)] = i
+    main = main_kind(store) if main_kind(store) in kinds else kinds[0]
+    probed = np.flatnonzero(row_kinds == main) if frontier and cfg.probe else None
     cells, frames = [], []
     for layer in range(store.n_layers + 1):
-        dec = decode_layer(loaded.model, store.resid(layer, rows), proof, sets, cell_ids,
-                           cfg.top_k, cfg.batch_size)
+        states = store.resid(layer, rows)
+        dec = decode_layer(loaded.model, states, proof, sets, cell_ids, cfg.top_k,
+                           cfg.batch_size)
+        by_probe = {}
+        if probed is not None:
+            readout = probe_readout(states[probed], proof[probed], [sets[i] for i in probed],
+                                    examples[probed], folds=cfg.folds, C=cfg.C,
+                                    max_iter=cfg.max_iter)
+            by_probe = _probe_cells(readout, keys, cell_ids, probed, examples, cfg)
         for i, (kind, step) in enumerate(keys):
             sel = np.flatnonzero(cell_ids == i)
-            cells.append({"layer": layer, "kind": kind, "step": step,
-                          **_cell(dec, sel, i, examples, vocab, cfg, frontier)})
+            cell = {"layer": layer, "kind": kind, "step": step,
+                    **_cell(dec, sel, i, examples, vocab, cfg, frontier)}
+            if frontier:
+                cell["probe_frontier"] = by_probe.get((kind, step))
+            cells.append(cell)
         frame = {"example_id": examples, "step": steps, "kind": row_kinds,
                  "position": store.column("position")[rows], "layer": layer,
                  "top_tokens": [[vocab[t] for t in ids] for ids in dec["top_ids"]],
@@ -321,14 +309,14 @@ def run(cfg: LensConfig) -> dict[str, Any]:
     files = {"parquet": str(out / "lens.parquet"),
              "figure": str(save_figure(heatmap(cells, kinds, store.n_layers), out / "lens.html"))}
     if frontier:
-        main = main_kind(store) if main_kind(store) in kinds else kinds[0]
-        files["frontier_figure"] = str(save_figure(frontier_figure(cells, main, store.n_layers),
-                                                   out / "lens_frontier.html"))
+        fig = frontier_figure(cells, main, store.n_layers, str(store.manifest.get("task")))
+        files["frontier_figure"] = str(save_figure(fig, out / "lens_frontier.html"))
     result = {
         "analysis": "lens", "config": asdict(cfg), "store": str(store.path), "run": cfg.run,
         "task": store.manifest.get("task"), "method": store.manifest.get("method"),
         "n_layers": store.n_layers, "kinds": kinds, "rows": int(len(rows)),
         "rows_with_proof_token": int((proof >= 0).sum()), "frontier": frontier,
+        "probe_kind": main if probed is not None else None,
         "cells": cells, "files": files,
     }
     save_json(result, out / "lens.json")
@@ -336,15 +324,6 @@ def run(cfg: LensConfig) -> dict[str, Any]:
 
 
 # -- figures -------------------------------------------------------------------------------------
-def _value(cell: dict[str, Any], *path: str) -> Any:
-    node: Any = cell
-    for key in path:
-        if not isinstance(node, dict) or node.get(key) is None:
-            return None
-        node = node[key]
-    return node
-
-
 def heatmap(cells: list[dict[str, Any]], kinds: Sequence[str], n_layers: int) -> Any:
     """Layer × latent step heatmap of the proof-token top-1 rate, one panel per kind."""
     import plotly.graph_objects as go
@@ -359,8 +338,8 @@ def heatmap(cells: list[dict[str, Any]], kinds: Sequence[str], n_layers: int) ->
         text = [[""] * len(steps) for _ in range(n_layers + 1)]
         for c in mine:
             j = steps.index(c["step"])
-            z[c["layer"]][j] = _value(c, "proof_token", "top1_rate", "mean")
-            rank = _value(c, "proof_token", "mean_rank", "mean")
+            z[c["layer"]][j] = cell_value(c, "proof_token", "top1_rate", "mean")
+            rank = cell_value(c, "proof_token", "mean_rank", "mean")
             text[c["layer"]][j] = "" if rank is None else f"rank {rank:.1f}, n={c['n']}"
         fig.add_trace(go.Heatmap(
             z=z, x=steps, y=list(range(n_layers + 1)), text=text, zmin=0, zmax=1,
@@ -371,36 +350,4 @@ def heatmap(cells: list[dict[str, Any]], kinds: Sequence[str], n_layers: int) ->
     style(fig, "Logit lens: how often the proof step's token is the top token",
           "latent step", "layer (0 = embeddings)")
     fig.update_yaxes(dtick=1)
-    return fig
-
-
-def frontier_figure(cells: list[dict[str, Any]], kind: str, n_layers: int) -> Any:
-    """Mean rank of frontier, other reachable and unreachable nodes by step, one panel per
-    layer, with 95 % bootstrap intervals."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=n_layers + 1, shared_yaxes=True,
-                        subplot_titles=[f"layer {la}" for la in range(n_layers + 1)])
-    colors = {"frontier": "#d62728", "reachable": "#1f77b4", "unreachable": "#7f7f7f"}
-    names = {"frontier": "frontier (BFS depth t+1)", "reachable": "other reachable nodes",
-             "unreachable": "unreachable concepts"}
-    for layer in range(n_layers + 1):
-        mine = sorted((c for c in cells if c["kind"] == kind and c["layer"] == layer),
-                      key=lambda c: c["step"])
-        for g in GROUPS:
-            stats = [_value(c, "frontier", g, "mean_rank") or {} for c in mine]
-            y = [s.get("mean") for s in stats]
-            ci = [s.get("ci") or [np.nan, np.nan] for s in stats]
-            fig.add_trace(go.Scatter(
-                x=[c["step"] for c in mine], y=y, mode="lines+markers", name=names[g],
-                legendgroup=g, showlegend=layer == 0, line={"color": colors[g]},
-                error_y={"type": "data", "symmetric": False,
-                         "array": [hi - m if m is not None else None for (_, hi), m in zip(ci, y)],
-                         "arrayminus": [m - lo if m is not None else None
-                                        for (lo, _), m in zip(ci, y)]}),
-                row=1, col=layer + 1)
-        fig.update_xaxes(title_text="latent step t", dtick=1, row=1, col=layer + 1)
-    style(fig, f"Logit lens on ProsQA {kind} states: BFS frontier vs other nodes",
-          "latent step t", "mean rank of the nodes' tokens (1 = top; lower = decoded)")
     return fig

@@ -34,8 +34,8 @@ PUBLISHED = {
 PUBLISHED_TTFT = {"nocot": "1", "rim": "≈ 1", "coconut": "≈ 6.7", "cot": "≈ 27"}
 #: The RiM paper's AUROC of a linear probe on block states predicting readout correctness.
 PUBLISHED_CORRECTNESS_AUROC = "0.84–0.86"
-#: Two-choice chance for ProsQA and ProntoQA; other tasks use the majority answer (see page).
-TWO_CHOICE = {"prosqa": 0.5, "prontoqa": 0.5}
+#: Two-choice chance for ProsQA, ProntoQA and reach; other tasks use the majority answer.
+TWO_CHOICE = {"prosqa": 0.5, "prontoqa": 0.5, "reach": 0.5}
 
 
 def snapshot(run: Path, root: Path) -> Path:
@@ -148,6 +148,38 @@ def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
             f"| {runs[0]['metrics'].get('parameters', 0):,} "
             f"| {published.get(method, '–')} | {PUBLISHED_TTFT.get(method, '–')} |")
     return lines
+
+
+def depth_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Test accuracy per reasoning depth (``metrics.json``'s ``by_depth``), one row per method
+    and one column per depth; empty where no run has it."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        table = r["metrics"].get("test", {}).get("by_depth")
+        if table:
+            groups[r["config"]["method"]["name"]].append(table)
+    if not groups:
+        return []
+    depths = sorted({d for tables in groups.values() for t in tables for d in t}, key=int)
+    order = [m for m in METHOD_ORDER if m in groups] + sorted(set(groups) - set(METHOD_ORDER))
+    lines = ["Test accuracy % by reasoning depth (the task's depth of each example): mean over "
+             "seeds, 95 % CI over seeds where there are several, otherwise the Wilson interval "
+             "over that depth's test examples; n: test examples of that depth (per run).", "",
+             "| method | " + " | ".join(f"depth {d}" for d in depths) + " |",
+             "|---|" + "---|" * len(depths)]
+    for method in order:
+        cells = []
+        for d in depths:
+            found = [t[d] for t in groups[method] if d in t]
+            if not found:
+                cells.append("–")
+                continue
+            accs, ns = [x["accuracy"] for x in found], [x["n"] for x in found]
+            lo, hi = accuracy_ci(accs, ns)
+            n = "/".join(str(x) for x in sorted(set(ns)))
+            cells.append(f"{_ms(accs, 100)} [{100 * lo:.1f}–{100 * hi:.1f}] (n {n})")
+        lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 ANALYSIS_FILES = ("alignment.json", "correctness.json", "interventions.json",
@@ -555,6 +587,7 @@ def render(root: Path, notes: str = "") -> str:
                    f"{100 * runs[0]['metrics']['test'].get('majority_baseline', math.nan):.1f} %."),
                 ""]
         out += task_table(runs, task) + [""]
+        out += depth_table(runs)
         fig = root / f"{task}_curves.html"
         curves_figure(runs, key, fig)
         curves += [f"### {key} (size {size})", "",

@@ -21,7 +21,8 @@ from workbench import browse
 from workbench.errors import UserError
 
 PATH_COLOR, NODE_COLOR, EDGE_COLOR = "#d62728", "#9ecae1", "#bdbdbd"
-ROLE_SYMBOL = {"root": "diamond", "target": "star", "other option": "square"}
+ROLE_SYMBOL = {"root": "diamond", "target": "star", "other option": "square",
+               "other root": "diamond-open"}
 
 
 # -- one example ---------------------------------------------------------------------------------
@@ -64,8 +65,8 @@ def problem_figure(p: browse.Problem, title: str) -> Any:
 
 
 def show_problem(example: dict[str, Any], name: str, where: Any = None) -> None:
-    """The question for a person: the graph (ProsQA, chain) with the proof path highlighted and
-    the question's sentences, those on the path in bold."""
+    """The question for a person: the graph (ProsQA, reach, chain) with the proof path
+    highlighted and the question's sentences, those on the path in bold."""
     where = where or st
     proof = json.loads(example.get("proof") or "[]")
     task = example.get("task") or ""
@@ -76,16 +77,14 @@ def show_problem(example: dict[str, Any], name: str, where: Any = None) -> None:
             if proof:
                 common.table(pd.DataFrame(proof), f"{name}-proof", where)
             return
-        what = "proof path" if task == "prosqa" else "dependency chain"
+        what = p.what
         chain = " → ".join(p.labels.get(n, n) for n in p.path)
         where.markdown(f"**{what.capitalize()}:** {chain}")
         sentences = " ".join(f":red[**{s}**]" if hot else s for s, hot in p.statements)
         where.markdown(sentences)
-        legend = ("◆ root, ★ target, ■ the other option" if task == "prosqa"
-                  else "◆ the literal the chain starts from, ★ the queried variable")
         common.figure(problem_figure(p, f"{task}: the question's graph, {what} in red"),
                       f"{name}-problem", where)
-        where.caption(legend)
+        where.caption(p.legend)
 
 
 def show_answer(example: dict[str, Any], where: Any = None) -> None:

@@ -6,6 +6,11 @@ not the final ``<eos>``); latent steps (thoughts, pauses, memory blocks) are cou
 Timing: ``ttft_ms`` and ``latency_ms`` are measured at batch size 1 (greedy decoding with the KV
 cache) on the first ``latency_examples`` examples, after one warm-up call; ``*_batched`` are the
 same quantities inside batches of ``batch_size`` (from the start of the batch).
+
+``by_depth``: accuracy per reasoning depth (the task's ``depth_of``: e.g. reach's candidate depth;
+by default, and for examples of no registered task, the number of steps), as
+``{depth: {"n", "accuracy", "ci": [lo, hi]}}`` with 95 % Wilson intervals (RiM: also
+``any_block_accuracy``).
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from typing import Any
 
 from tqdm import tqdm
 
+from analyses.results import wilson
 from workbench.methods import Method, Prediction, Tokenized
 from workbench.models import HookedTransformer
+from workbench.tasks import TASKS
+from workbench.tasks.base import Example
 
 
 def answer_budget(method: Method, examples: Iterable[Tokenized]) -> int:
@@ -45,6 +53,26 @@ def _mean(xs: Sequence[float]) -> float:
     return float(statistics.fmean(xs)) if xs else math.nan
 
 
+def depth_of(example: Example) -> int:
+    """The example's reasoning depth: its task's ``depth_of``, else its number of steps."""
+    task = TASKS.get(example.get("task"))
+    return task.depth_of(example) if task is not None else len(example["steps"])
+
+
+def by_depth(depths: Sequence[int], correct: Sequence[bool],
+             any_block: Sequence[bool] | None = None) -> dict[str, dict[str, Any]]:
+    """``{depth: {"n", "accuracy", "ci"}}`` (95 % Wilson), depths in increasing order; with
+    ``any_block`` (RiM), each depth's any-block accuracy too."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in sorted(set(depths)):
+        idx = [i for i, x in enumerate(depths) if x == d]
+        acc = sum(correct[i] for i in idx) / len(idx)
+        out[str(d)] = {"n": len(idx), "accuracy": acc, "ci": list(wilson(acc, len(idx)))}
+        if any_block is not None:
+            out[str(d)]["any_block_accuracy"] = sum(any_block[i] for i in idx) / len(idx)
+    return out
+
+
 def evaluate(method: Method, model: HookedTransformer, examples: Sequence[Tokenized], *,
              batch_size: int = 64, latency_examples: int = 16, quiet: bool = True,
              keep_predictions: bool = False) -> dict[str, Any]:
@@ -64,14 +92,16 @@ def evaluate(method: Method, model: HookedTransformer, examples: Sequence[Tokeni
         "majority_baseline": max(Counter(e.example["answer"] for e in examples).values())
         / len(examples),
     }
+    any_block = None
     if preds and "readouts" in preds[0].extra:
         answers = [p.extra["readouts"] for p in preds]
-        result["any_block_accuracy"] = _mean(
-            [float(e.example["answer"] in a) for a, e in zip(answers, examples)])
+        any_block = [e.example["answer"] in a for a, e in zip(answers, examples)]
+        result["any_block_accuracy"] = _mean([float(x) for x in any_block])
         k = len(answers[0])
         result["block_accuracy"] = [
             _mean([float(a[j] == e.example["answer"]) for a, e in zip(answers, examples)])
             for j in range(k)]
+    result["by_depth"] = by_depth([depth_of(e.example) for e in examples], correct, any_block)
     if latency_examples > 0:
         timed = list(examples[:latency_examples])
         max_new = answer_budget(method, timed)

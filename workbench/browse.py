@@ -451,6 +451,10 @@ class Problem:
     roles: dict[str, str] = field(default_factory=dict)
     statements: list[tuple[str, bool]] = field(default_factory=list)
     """The question's sentences in order, each with whether it lies on the highlighted path."""
+    what: str = "proof path"
+    """What the highlighted path is, for a caption."""
+    legend: str = ""
+    """What the node symbols mean (roles), for a caption."""
 
     @property
     def path_edges(self) -> set[tuple[str, str]]:
@@ -463,19 +467,22 @@ _CHAIN_QUERY = re.compile(r"What is ([a-z])\?\s*$")
 
 
 def problem(task: str, question: str, proof: list[dict[str, Any]]) -> Problem | None:
-    """ProsQA: the concept graph from the question's facts, the proof path highlighted; chain:
-    the assignments as a dependency graph, the query's chain highlighted; else None."""
+    """ProsQA: the concept graph from the question's facts, the proof path highlighted; reach:
+    both components, the path root → steps → answer highlighted; chain: the assignments as a
+    dependency graph, the query's chain highlighted; else None."""
     if task == "prosqa":
         return _prosqa_problem(question, proof)
+    if task == "reach":
+        return _reach_problem(question, proof)
     if task == "chain":
         return _chain_problem(question, proof)
     return None
 
 
 def _prosqa_problem(question: str, proof: list[dict[str, Any]]) -> Problem:
-    from analyses.lens import parse_prosqa_graph
+    from workbench.tasks.prosqa import parse_question
 
-    graph = parse_prosqa_graph(question)
+    graph = parse_question(question)
     edges = [(p, c) for p, cs in graph.children.items() for c in cs]
     nodes = sorted({n for e in edges for n in e} | {graph.root})
     path = [graph.root] + [str(r["node"]) for r in proof if r.get("node") is not None]
@@ -492,7 +499,33 @@ def _prosqa_problem(question: str, proof: list[dict[str, Any]]) -> Problem:
         words = sentence.replace("Every ", "").replace(".", "").split()
         pair = (words[0], words[-1]) if len(words) >= 3 else None
         statements.append((sentence.strip(), pair in on_path))
-    return Problem(nodes, edges, path, {n: n for n in nodes}, roles, statements)
+    return Problem(nodes, edges, path, {n: n for n in nodes}, roles, statements,
+                   legend="◆ root, ★ target, ■ the other option")
+
+
+def _reach_problem(question: str, proof: list[dict[str, Any]]) -> Problem:
+    from workbench.tasks.reach import ASK, EDGE_END, parse_question
+
+    graph = parse_question(question)
+    depth = graph.depths()
+    answer = next((c for c in graph.candidates if c in depth), None)
+    path = [graph.root] + [str(r["node"]) for r in proof if r.get("node") is not None]
+    if answer is not None:
+        path.append(answer)
+    roles = {graph.root: "root"}
+    for c in graph.candidates:
+        roles[c] = "target" if c == answer else "other option"
+    children = {t for _, t in graph.edges}
+    for n in sorted(graph.nodes - children - {graph.root}):
+        roles[n] = "other root"
+    on_path = set(zip(path, path[1:]))
+    statements = [(f"{s} {t} {EDGE_END}", (s, t) in on_path) for s, t in graph.edges]
+    statements.append((f"{' '.join(graph.candidates)} {ASK} {graph.root}", False))
+    nodes = sorted(graph.nodes | {graph.root})
+    labels = {n: f"{n} (depth {depth[n]})" if n in depth else n for n in nodes}
+    return Problem(nodes, list(graph.edges), path, labels, roles, statements,
+                   legend="◆ root, ★ the reachable candidate (answer), ■ the other candidate, "
+                          "◇ the other component's root")
 
 
 def _chain_problem(question: str, proof: list[dict[str, Any]]) -> Problem:
@@ -521,7 +554,8 @@ def _chain_problem(question: str, proof: list[dict[str, Any]]) -> Problem:
     if query:
         sentences.append((f"What is {query.group(1)}?", False))
     nodes = sorted(labels)
-    return Problem(nodes, edges, path, labels, roles, sentences)
+    return Problem(nodes, edges, path, labels, roles, sentences, what="dependency chain",
+                   legend="◆ the literal the chain starts from, ★ the queried variable")
 
 
 def layered_layout(nodes: list[str], edges: list[tuple[str, str]]

@@ -193,7 +193,7 @@ ANALYSES = {
     "projections": ("analyses.projections", "ProjectionsConfig",
                     "PCA/UMAP of latent states (cached), trajectories, block-specificity"),
     "lens": ("analyses.lens", "LensConfig",
-             "logit lens of every latent step and layer; ProsQA's BFS frontier"),
+             "logit lens of every latent step and layer; graph tasks' BFS frontier"),
     "interventions": ("analyses.interventions", "InterventionConfig",
                       "zero / mean / noise / swap each latent step during inference"),
     "compare": ("analyses.compare", "CompareConfig",

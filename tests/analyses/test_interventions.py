@@ -16,6 +16,7 @@ from analyses.interventions import (
     run,
     step_columns,
     summarize,
+    summarize_by_depth,
 )
 from tests.capture.conftest import make_run
 from workbench.capture import CaptureConfig, capture, load_for_capture
@@ -198,6 +199,39 @@ def test_summary_counts_flips_and_donor_following_on_a_planted_case():
     d = derangement(50, seed=0)
     assert sorted(d) == list(range(50)) and all(i != j for i, j in enumerate(d))
     assert d == derangement(50, seed=0) != derangement(50, seed=1)
+
+
+def test_the_summary_per_depth_is_the_summary_of_each_depths_examples():
+    answers, clean = ["a", "b", "c", "d", "e"], ["a", "b", "x", "d", "e"]
+    intervened = ["a", "q", "x", "q", "q"]
+    table = summarize_by_depth([3, 2, 3, 2, 2], answers, clean, intervened, n_boot=100)
+    assert list(table) == ["2", "3"]
+    two, three = table["2"], table["3"]
+    assert (two["n"], two["clean_accuracy"], two["accuracy"]) == (3, 1.0, 0.0)
+    assert two["accuracy_change"] == -1.0 and two["flip_rate"] == 1.0
+    assert (three["n"], three["clean_accuracy"], three["accuracy"]) == (2, 0.5, 0.5)
+    assert three["accuracy_change"] == 0.0 and three["flip_rate"] == 0.0
+    want = summarize(["b", "d", "e"], ["b", "d", "e"], ["q", "q", "q"], n_boot=100)
+    assert {k: two[k] for k in want} == want
+
+
+def test_interventions_on_reach_are_reported_per_depth(tmp_path):
+    data = tmp_path / "reach.jsonl"
+    write_jsonl(data, generate_split(TASKS["reach"], "tiny", "test", 8, seed=0))
+    examples = [json.loads(x) for x in data.read_text().splitlines()]
+    run_dir = make_run(tmp_path, "reach", "coconut", data)
+    out = run(InterventionConfig(run=str(run_dir), data=str(data), out=str(tmp_path / "iv"),
+                                 kinds=["zero", "identity"], n_boot=20, quiet=True))
+    assert out["example_depths"] == [e["depth"] for e in examples]
+    depths = sorted({e["depth"] for e in examples})
+    assert len(depths) == 2  # tiny: depths 2 and 3
+    for row in out["results"]:
+        assert list(row["by_depth"]) == [str(d) for d in depths]
+        assert sum(v["n"] for v in row["by_depth"].values()) == out["n"]
+        if row["kind"] == "identity":
+            assert all(v["flip_rate"] == 0.0 for v in row["by_depth"].values())
+    html = (tmp_path / "iv" / "interventions.html").read_text()
+    assert "by example depth" in html
 
 
 def test_methods_without_prompt_latents_and_bad_layers_are_refused(random_runs, chain6,

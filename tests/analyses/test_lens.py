@@ -9,15 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from analyses.lens import (
-    LensConfig,
-    decode_layer,
-    frontier_sets,
-    lens_logits,
-    parse_prosqa_graph,
-    proof_token_id,
-    run,
-)
+from analyses.lens import LensConfig, decode_layer, lens_logits, proof_token_id, run
 from tests.capture.conftest import make_run
 from workbench.capture import CaptureConfig, capture
 from workbench.errors import UserError
@@ -27,6 +19,7 @@ from workbench.store import open_store, write_store
 from workbench.tasks import TASKS
 from workbench.tasks.base import generate_split
 from workbench.tasks.loaders import load_examples, write_jsonl
+from workbench.tasks.prosqa import frontier, parse_question
 from workbench.tokenizer import Tokenizer
 
 QUESTION = ("Every wumpus is a zumpus. Tom is a wumpus. Sam is a lempus. Every yumpus is a "
@@ -103,18 +96,19 @@ def test_proof_token_follows_the_tasks_proof_content():
 
 
 def test_frontier_sets_of_a_hand_made_graph():
-    graph = parse_prosqa_graph(QUESTION)
+    graph = parse_question(QUESTION)
     assert graph.root == "Tom"
     assert graph.depths() == {"Tom": 0, "wumpus": 1, "yumpus": 1, "zumpus": 2, "numpus": 2,
                               "rompus": 3}
-    assert frontier_sets(graph, 0) == {"frontier": {"wumpus", "yumpus"},
-                                       "reachable": {"zumpus", "numpus", "rompus"},
-                                       "unreachable": {"lempus", "gorpus"}}
-    assert frontier_sets(graph, 1)["frontier"] == {"zumpus", "numpus"}
-    assert frontier_sets(graph, 2)["frontier"] == {"rompus"}
-    assert frontier_sets(graph, 3)["frontier"] == set()
+    assert frontier(QUESTION, 1) == {"frontier": {"wumpus", "yumpus"},
+                                     "reachable": {"zumpus", "numpus", "rompus"},
+                                     "unreachable": {"lempus", "gorpus"}}
+    assert frontier(QUESTION, 2)["frontier"] == {"zumpus", "numpus"}
+    assert frontier(QUESTION, 3)["frontier"] == {"rompus"}
+    assert frontier(QUESTION, 4)["frontier"] == set()
+    assert TASKS["prosqa"].frontier is frontier
     with pytest.raises(UserError, match="Is X a A or B"):
-        parse_prosqa_graph("Tom is a wumpus.")
+        parse_question("Tom is a wumpus.")
 
 
 def test_a_store_from_another_checkpoint_is_refused(lens_capture, tmp_path):
@@ -166,13 +160,12 @@ def test_planted_thoughts_decode_their_bfs_frontier(lens_capture, tmp_path):
     cols = {k: [] for k in ("example_id", "step", "kind", "position", "y_proof_node")}
     resid = []
     for ex in examples:
-        graph = parse_prosqa_graph(ex["question"])
         for s in range(4):
             t = s // 2
             state = rng.normal(size=(model.cfg.n_layers + 1, model.cfg.d_model))
             node = ex["proof"][t]["node"] if t < len(ex["proof"]) else None
-            frontier = frontier_sets(graph, t)["frontier"]
-            planted = sum(w_u[:, tok.id(n)] for n in frontier) + (
+            front = frontier(ex["question"], t + 1)["frontier"]
+            planted = sum(w_u[:, tok.id(n)] for n in front) + (
                 w_u[:, tok.id(node)] if node else 0)
             state[-1] = 4 * planted / np.linalg.norm(planted)
             resid.append(state)

@@ -8,14 +8,16 @@ from analyses.results import results, wilson
 
 
 def fake_run(root, name, method, seed, acc, ttft, n=200, size="micro", params=1000, lr=None,
-             loss=None):
+             loss=None, task="chain", by_depth=None):
     run = root / name
     run.mkdir(parents=True)
-    config = {"model": {}, "task": {"name": "chain", "preset": "demo", "sizes": {"test": n}},
+    config = {"model": {}, "task": {"name": task, "preset": "demo", "sizes": {"test": n}},
               "method": {"name": method}, "train": {"seed": seed, "size": size, "lr": lr}}
     metrics = {"parameters": params, "train": {"seconds": 120.0, "final_loss": loss},
                "test": {"n": n, "accuracy": acc, "mean_generated_tokens": 3.0,
                         "mean_latent_steps": 0.0, "ttft_ms": ttft, "majority_baseline": 0.1}}
+    if by_depth is not None:
+        metrics["test"]["by_depth"] = by_depth
     (run / "config.json").write_text(json.dumps(config))
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "log.jsonl").write_text(json.dumps({"step": 5, "valid_accuracy": 0.5,
@@ -50,6 +52,35 @@ def test_the_page_reports_mean_sd_of_seeds_and_ttft_ratios(tmp_path):
     assert (tmp_path / "docs" / "results" / "chain_curves.html").exists()
     again = results([], tmp_path / "docs" / "RESULTS.md")
     assert again == text, "re-rendering from the snapshots alone gives the same page"
+
+
+def test_accuracy_by_depth_is_tabled_per_method_with_intervals_and_n(tmp_path):
+    def depths(**accs):
+        return {d[1:]: {"n": 50, "accuracy": a, "ci": list(wilson(a, 50))}
+                for d, a in accs.items()}
+
+    runs = [fake_run(tmp_path / "runs", "rim-s0", "rim", 0, 0.9, 5.0, n=100, task="reach",
+                     by_depth=depths(d2=1.0, d3=0.8)),
+            fake_run(tmp_path / "runs", "rim-s1", "rim", 1, 0.8, 5.0, n=100, task="reach",
+                     by_depth=depths(d2=0.9, d3=0.7)),
+            fake_run(tmp_path / "runs", "nocot-s0", "nocot", 0, 0.5, 1.0, n=100, task="reach",
+                     by_depth=depths(d2=0.52, d10=0.48)),
+            fake_run(tmp_path / "runs", "cot-s0", "cot", 0, 0.5, 9.0, n=100, task="chain")]
+    text = results(runs, tmp_path / "docs" / "RESULTS.md")
+    lines = text.splitlines()
+    header = next(x for x in lines if x.startswith("| method | depth"))
+    assert header == "| method | depth 2 | depth 3 | depth 10 |"  # depths in numeric order
+    nocot = [c.strip() for c in lines[lines.index(header) + 2].split("|")[1:-1]]
+    lo, hi = wilson(0.52, 50)  # one seed: Wilson over the depth's examples
+    assert nocot == ["no-CoT", f"52.0 [{100 * lo:.1f}–{100 * hi:.1f}] (n 50)", "–",
+                     f"48.0 [{100 * wilson(0.48, 50)[0]:.1f}–{100 * wilson(0.48, 50)[1]:.1f}] "
+                     "(n 50)"]
+    rim = [c.strip() for c in lines[lines.index(header) + 3].split("|")[1:-1]]
+    half = 12.7062047 * math.sqrt(2 * 0.05 ** 2) / math.sqrt(2)  # two seeds: t over seeds
+    assert rim[1] == f"95.0 ± 7.1 [{100 * (0.95 - half):.1f}–100.0] (n 50)"
+    assert rim[2].startswith("75.0 ± 7.1 [")
+    assert text.count("| method | depth") == 1  # the chain runs have no by_depth: no table
+    assert "Chance (two-choice): 50 %" in text
 
 
 def test_benchmark_snapshots_are_shown_with_their_checks(tmp_path):

@@ -145,6 +145,31 @@ def test_prosqa_problem_rebuilds_the_graph_and_its_proof_path():
     assert browse.problem("mult", "12 * 34", []) is None
 
 
+def test_reach_problem_draws_both_components_and_highlights_the_proof_path():
+    from workbench.tasks import TASKS
+    from workbench.tasks.base import generate_split
+    from workbench.tasks.reach import parse_question
+
+    for preset in ("tiny", "trees"):
+        for ex in generate_split(TASKS["reach"], preset, "test", 5, seed=3):
+            p = browse.problem("reach", ex["question"], ex["proof"])
+            assert p.path == [ex["root"], *ex["steps"], ex["answer"]]  # root → steps → answer
+            assert p.path_edges <= set(p.edges)
+            assert set(p.edges) == {tuple(e) for e in ex["edges"]}  # both components
+            assert set(p.nodes) == {v for e in ex["edges"] for v in e}
+            other = next(c for c in ex["candidates"] if c != ex["answer"])
+            assert p.roles[ex["root"]] == "root" and p.roles[ex["answer"]] == "target"
+            assert p.roles[other] == "other option"
+            assert list(p.roles.values()).count("other root") == 1
+            hot = [s for s, on in p.statements if on]
+            assert hot == [f"{a} {b} |" for a, b in parse_question(ex["question"]).edges
+                           if (a, b) in p.path_edges]
+            assert len(hot) == ex["depth"]
+            assert p.labels[ex["answer"]] == f"{ex['answer']} (depth {ex['depth']})"
+            pos = browse.layered_layout(p.nodes, p.edges)
+            assert all(pos[a][1] > pos[b][1] for a, b in p.path_edges)
+
+
 def test_proof_labels_say_what_each_step_establishes():
     assert browse.proof_label({"y_proof_var": "c", "y_proof_value": 7.0, "y_proof_src": "a",
                                "y_proof_op": "+", "y_proof_arg": 4.0}) == "c = a + 4 = 7"

@@ -43,6 +43,17 @@ def test_eval_reads_a_coconut_array_without_proofs_and_reports_every_key(prosqa_
     assert all(p["correct"] == (p["prediction"] == p["answer"]) for p in preds)
     assert result["accuracy"] == sum(p["correct"] for p in preds) / 8
     assert result["any_block_accuracy"] == sum(p["answer"] in p["readouts"] for p in preds) / 8
+    # per depth: a file without task fields falls back to the number of steps
+    full = json.loads((DATA / "prosqa_valid_sample.json").read_text())
+    depth = [len(e["steps"]) for e in full]
+    assert list(result["by_depth"]) == [str(d) for d in sorted(set(depth))]
+    for d, row in result["by_depth"].items():
+        mine = [p for p, x in zip(preds, depth) if str(x) == d]
+        assert row["n"] == len(mine)
+        assert row["accuracy"] == sum(p["correct"] for p in mine) / len(mine)
+        assert row["any_block_accuracy"] == sum(p["answer"] in p["readouts"]
+                                                for p in mine) / len(mine)
+        assert row["ci"][0] <= row["accuracy"] <= row["ci"][1]
     assert "accuracy" in capsys.readouterr().out
 
 
@@ -63,3 +74,21 @@ def test_bad_config_file_and_unknown_token_are_one_line_errors(prosqa_run, tmp_p
     long.write_text(json.dumps(first) + "\n")
     assert_user_error(lwb("eval", prosqa_run, "--data", long),
                       f"{long}:1:", "context is 400")
+
+
+def test_accuracy_by_depth_uses_the_tasks_depth_and_wilson_intervals():
+    from analyses.results import wilson
+    from train.evaluate import by_depth, depth_of
+    from workbench.tasks import TASKS
+    from workbench.tasks.base import generate_split
+
+    reach = list(generate_split(TASKS["reach"], "tiny", "test", 6, seed=0))
+    assert [depth_of(e) for e in reach] == [e["depth"] for e in reach]
+    assert all(depth_of(e) == len(e["steps"]) + 1 for e in reach)  # not the number of steps
+    assert depth_of({"question": "q", "steps": ["a", "b"], "answer": "x"}) == 2
+    table = by_depth([3, 2, 3, 3], [True, False, False, True], any_block=[True, True, False, True])
+    assert list(table) == ["2", "3"]
+    assert table["3"]["n"] == 3 and table["3"]["accuracy"] == 2 / 3
+    assert table["3"]["ci"] == list(wilson(2 / 3, 3))
+    assert table["2"] == {"n": 1, "accuracy": 0.0, "ci": list(wilson(0.0, 1)),
+                          "any_block_accuracy": 1.0}
