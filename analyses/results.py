@@ -20,6 +20,7 @@ from typing import Any
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_text, read_json
+from workbench.stats import wilson
 
 SNAPSHOT_FILES = ("config.json", "metrics.json", "log.jsonl")
 METHOD_ORDER = ("nocot", "pause", "cot", "coconut", "rim")
@@ -65,15 +66,6 @@ def write_figure(fig: Any, path: Path) -> None:
     """A page figure as HTML (plotly from its CDN) with a fixed div id, so re-rendering the page
     from the same snapshots leaves the file byte-identical."""
     atomic_write_text(path, fig.to_html(include_plotlyjs="cdn", div_id=path.stem))
-
-
-def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson interval of a proportion."""
-    if n == 0:
-        return (math.nan, math.nan)
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def accuracy_ci(accs: list[float], ns: list[int]) -> tuple[float, float]:

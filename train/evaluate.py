@@ -23,9 +23,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from analyses.results import wilson
 from workbench.methods import Method, Prediction, Tokenized
 from workbench.models import HookedTransformer
+from workbench.stats import wilson
 from workbench.tasks import TASKS
 from workbench.tasks.base import Example
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_json
+from workbench.stats import wilson
 from workbench.tasks.base import Example, Task
 from workbench.tokenizer import split_words
 
@@ -138,7 +139,7 @@ def shortcut_controls(examples: list[Example], *, folds: int = 5, seed: int = 0)
         correct = sum(p == t for p, t in zip(predicted, y))
         out[control] = {
             "accuracy": correct / len(y),
-            "ci": _wilson(correct, len(y)),
+            "ci": list(wilson(correct / len(y), len(y))),
             "chance": Counter(y).most_common(1)[0][1] / len(y),
             **base,
         }
@@ -242,11 +243,3 @@ def _out_of_fold(
         for i, p in zip(test, model.predict(matrix[test])):
             predicted[i] = str(p)
     return predicted
-
-
-def _wilson(correct: int, n: int) -> list[float]:
-    """The 95 % Wilson score interval of ``correct / n``."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return [float(ci.low), float(ci.high)]

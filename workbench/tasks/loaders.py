@@ -30,6 +30,7 @@ FORMATS = ("jsonl", "json", "icot")
 _GSM_STEP = re.compile(r"<<([^<>]*)>>")
 _MULT_QUESTION = re.compile(r"^\d( \d)* \* \d( \d)*$")
 _CHAIN_QUESTION = re.compile(r"^([a-z] = [^.]+\. )+What is [a-z]\?$")
+_REACH_QUESTION = re.compile(r"^([a-z]+ [a-z]+ \| )+[a-z]+ [a-z]+\? [a-z]+$")
 _PROSQA_QUESTION = re.compile(r"\bis a \w+\. Is \w+ a \w+ or \w+\?$")
 GSM = "gsm"  # published arithmetic word problems: open vocabulary, proof from <<expr=value>>
 
@@ -191,6 +192,8 @@ def infer_task(example: Example) -> str:
         return "prontoqa"
     if isinstance(question, str) and _CHAIN_QUESTION.match(question.strip()):
         return "chain"
+    if isinstance(question, str) and _REACH_QUESTION.match(question.strip()):
+        return "reach"
     return GSM
 
 

@@ -3,7 +3,7 @@
 The question lists the edges ``s t |`` (one token per node), then the two candidates, then the
 root::
 
-    ko mi | ba ko | lu fe | fe wu | ba ... | mi wu ? ba
+    ko mi | ba ko | lu fe | fe wu | ba ... | mi wu? ba
 
     (edges, shuffled)                        candidates  root
 
@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from workbench.errors import UserError
 from workbench.tasks.base import Example, Task, check_common, mean, share_table
-from workbench.tokenizer import split_words
+from workbench.tokenizer import join_words, split_words
 
 #: The name pool: consonant + vowel syllables, one token each.
 NAMES = [c + v for c in "bdfghklmnprstvwz" for v in "aeiou"]
@@ -99,7 +99,7 @@ def _draw_shape(cfg: ReachConfig, depth: int, rng: random.Random) -> list[tuple[
 
 def _render(edges: list[list[str]], candidates: list[str], root: str) -> str:
     words = [w for s, t in edges for w in (s, t, EDGE_END)] + [*candidates, ASK, root]
-    return " ".join(words)
+    return join_words(words)
 
 
 def generate(cfg: ReachConfig, rng: random.Random) -> Example:
