@@ -81,7 +81,10 @@ class ReachConfig:
 
 PRESETS = {
     "tiny": ReachConfig(min_depth=2, max_depth=3),
-    "demo": ReachConfig(min_depth=2, max_depth=8),
+    # 48 names, the least that keeps the pool well above one graph (at most 18 nodes here): a
+    # model must learn to look up every name, and a pool of 16 names let CoT learn its first
+    # lookup about four times sooner than 48 (docs/methods.md, "A recipe for reach").
+    "demo": ReachConfig(min_depth=2, max_depth=8, names=48),
     "trees": ReachConfig(min_depth=2, max_depth=6, shape="trees", branches=1.0),
 }
 
