@@ -48,6 +48,10 @@ class TrainConfig:
     """Evaluate on at most N validation and test examples at the end (default: all)."""
     n_ctx: int | None = None
     """Model context length (default: the longest sequence of the data, plus 8)."""
+    init_from: str | None = None
+    """Start from the final weights of this finished run instead of a fresh initialisation (the
+    model shapes and tokenizers must agree: pass the same --size, and --n-ctx where the methods'
+    sequences differ); its checksum is recorded, and --steps count from here."""
     steps: int | None = None
     """Optimizer steps (overrides --epochs)."""
     epochs: float = 8.0

@@ -96,8 +96,8 @@ def build_config(cfg: TrainConfig, method: Method, tok: Tokenizer, n_ctx: int,
 
 def check_same_run(saved: dict[str, Any], new: dict[str, Any], path: Path) -> None:
     """A resumed run must be the same run: every setting but the harmless ones agrees."""
-    for section in ("model", "task", "method", "train"):
-        a, b = saved.get(section, {}), new[section]
+    for section in ("model", "task", "method", "train", "init"):
+        a, b = saved.get(section) or {}, new.get(section) or {}
         for key in sorted(set(a) | set(b)):
             if section == "train" and key in RESUMABLE_FIELDS:
                 continue
@@ -119,6 +119,30 @@ def truncate_log(path: Path, step: int) -> None:
         except json.JSONDecodeError:
             continue  # a line torn by the kill
     atomic_write_text(path, "".join(f"{x}\n" for x in keep))
+
+
+def init_from_run(model: torch.nn.Module, config: dict[str, Any], tok: Tokenizer,
+                  source: str) -> dict[str, Any]:
+    """Load a finished run's final weights into ``model``; returns what the new run records
+    (the source run, its method and the sha256 of its weights). Shapes and vocabularies must
+    agree; every difference is a one-line error naming the source."""
+    from workbench.runs import load_run
+
+    src = load_run(source)
+    if src.tokenizer != tok:
+        raise UserError("its tokenizer differs from this run's (another task?)",
+                        file=Path(source) / TOKENIZER, field="init_from")
+    mine, theirs = config["model"], src.config["model"]
+    for key in sorted(set(mine) | set(theirs)):
+        if key != "seed" and mine.get(key) != theirs.get(key):
+            raise UserError(f"model.{key} is {theirs.get(key)!r} there but {mine.get(key)!r} here "
+                            "(pass the same --size and --n-ctx)", file=Path(source) / CONFIG,
+                            field="init_from")
+    model.load_state_dict(src.model.state_dict())
+    from workbench.io import sha256_file
+
+    return {"run": str(source), "method": src.config["method"]["name"],
+            "weights_sha256": sha256_file(Path(source) / WEIGHTS)}
 
 
 class Trainer:
@@ -155,6 +179,8 @@ class Trainer:
         sizes = {s: len(v) for s, v in self.data.items()}
         self.config = build_config(cfg, self.method, self.tok, n_ctx, sizes)
         self.model = build_model(self.config["model"], device=cfg.device)
+        if cfg.init_from:
+            self.config["init"] = init_from_run(self.model, self.config, self.tok, cfg.init_from)
         if cfg.compile:
             for block in self.model.blocks:  # in place: state_dict keys are unchanged
                 block.mlp.compile()

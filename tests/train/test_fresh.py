@@ -89,3 +89,19 @@ def test_a_depth_warmup_opens_the_deeper_depths_step_by_step(tmp_path):
     assert {e["depth"] for e in fresh_examples(cfg, 0, 64)} == {2}
     with pytest.raises(UserError, match="--fresh"):
         Trainer(fresh_config(tmp_path / "other", fresh=False, depth_warmup=10))
+
+
+def test_init_from_starts_at_a_finished_runs_weights_and_refuses_another_shape(tmp_path):
+    train(fresh_config(tmp_path / "cot", steps=3, n_ctx=48, n_eval=4))
+    trainer = Trainer(fresh_config(tmp_path / "rim", method="rim", n_ctx=48,
+                                   init_from=str(tmp_path / "cot")))
+    source = safetensors.torch.load_file(tmp_path / "cot" / "model.safetensors")
+    assert all(torch.equal(v, source[k]) for k, v in trainer.model.state_dict().items())
+    assert trainer.config["init"]["method"] == "cot"
+    fresh = Trainer(fresh_config(tmp_path / "other", method="rim", n_ctx=48))
+    assert not torch.equal(fresh.model.W_E, trainer.model.W_E)
+    with pytest.raises(UserError, match="model.d_mlp is 256 there but 512 here"):
+        Trainer(fresh_config(tmp_path / "x", size="micro", n_ctx=48,
+                             init_from=str(tmp_path / "cot")))
+    with pytest.raises(UserError, match="model.n_ctx"):
+        Trainer(fresh_config(tmp_path / "y", n_ctx=64, init_from=str(tmp_path / "cot")))
