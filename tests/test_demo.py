@@ -34,3 +34,21 @@ def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
     stamps = {f: f.stat().st_mtime_ns for f in files}
     assert main(["demo", "--quick", "--no-app", "--quiet", "--out", str(root)]) == 0
     assert {f: f.stat().st_mtime_ns for f in files} == stamps, "finished steps are reused"
+
+
+def test_the_demo_picks_zoo_groups_by_task_and_preset():
+    import pytest
+
+    from workbench.demo import DemoConfig, _zoo_runs, zoo_groups
+    from workbench.errors import UserError
+
+    runs = {"reach-cot": ("reach", "demo"), "reach-rim": ("reach", "demo"),
+            "reach-trees-cot": ("reach", "trees"), "chain-rim": ("chain", "demo")}
+    manifest = {"runs": {n: {"task": t, "preset": p} for n, (t, p) in runs.items()}}
+    assert zoo_groups(manifest) == {"reach": ["reach-cot", "reach-rim"],
+                                    "reach-trees": ["reach-trees-cot"], "chain": ["chain-rim"]}
+    assert _zoo_runs(DemoConfig(tasks=["reach-trees", "reach"]), manifest) == [
+        "reach-trees-cot", "reach-cot", "reach-rim"]
+    with pytest.raises(UserError, match="no 'prosqa' models; choose among chain, reach, "
+                                        "reach-trees"):
+        _zoo_runs(DemoConfig(tasks=["prosqa"]), manifest)

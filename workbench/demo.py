@@ -1,8 +1,9 @@
 """``lwb demo``: the main job on built-in defaults.
 
 1. **Models**: verify the committed model zoo (``zoo/``, sha256 of every file in
-   ``zoo/MANIFEST.json``) and copy its runs into the demo's runs root; ``--retrain`` trains the
-   ``chain`` models from scratch instead, ``--quick`` trains tiny ones (what CI and tests use).
+   ``zoo/MANIFEST.json``) and copy the five runs of each group (``--tasks``, default ``reach``)
+   into the demo's runs root; ``--retrain`` trains them from scratch with the settings their
+   zoo configs record, ``--quick`` trains tiny ones (what CI and tests use).
 2. **Capture** every run's trajectories on its test split → ``<run>/store/``.
 3. **Analyses** of every store → ``<run>/analyses/``: probes, alignment, correctness (RiM),
    projections (PCA, and UMAP unless ``--quick``), logit lens, interventions; ``compare/``.
@@ -37,13 +38,15 @@ class DemoConfig:
     out: str = "runs/demo"
     """Runs root the demo fills (and the app serves)."""
     tasks: list[str] = field(default_factory=lambda: ["chain"])
-    """Tasks whose zoo models are used (chain and/or prosqa)."""
+    """Zoo groups whose five models are used: reach (chains, the default), reach-trees, chain,
+    prosqa; --quick trains tiny models of the first one's task."""
     app: bool = True
     """Serve the app on the runs root at the end (--no-app: stop after the summary)."""
     quick: bool = False
     """Train tiny models from scratch (a minute or two; what CI uses)."""
     retrain: bool = False
-    """Train the chain demo models from scratch instead of using the zoo."""
+    """Train the groups' models from scratch with the zoo's recorded settings instead of
+    copying them."""
     port: int = 8501
     """Port of the app."""
     quiet: bool = False
@@ -79,45 +82,76 @@ def _data(root: Path, task: str, preset: str, split: str) -> Path:
     return path
 
 
-def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
-    """The demo's run directories: copied from the zoo, or trained."""
-    runs: list[Path] = []
-    if cfg.quick or cfg.retrain:
-        from train.config import TrainConfig
-        from train.loop import train
+def zoo_groups(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """The zoo's groups of runs: ``reach`` → ``[reach-nocot, …]``, ``reach-trees`` → …"""
+    from workbench.zoo import run_name
 
-        preset = "tiny" if cfg.quick else "demo"
-        for task in (["chain"] if cfg.quick or cfg.retrain else cfg.tasks):
-            for method in METHODS:
-                out = root / f"{task}-{method}"
-                if not (out / "metrics.json").exists():
-                    _log(cfg, f"training {out.name} ({preset} preset)")
-                    quick = {"size": "nano", "steps": 80, "lr": 3e-3, "latency_examples": 4,
-                             "eval_every": 1000}
-                    tc = TrainConfig(**{"task": task, "preset": preset, "method": method,
-                                        "size": "micro", "out": str(out), "quiet": cfg.quiet,
-                                        "resume": (out / "config.json").exists(),
-                                        **(quick if cfg.quick else {})})
-                    opts = {"epochs_per_stage": 5} if cfg.quick and method == "coconut" else {}
-                    train(tc, opts)
-                runs.append(out)
+    groups: dict[str, list[str]] = {}
+    for name, info in manifest.get("runs", {}).items():
+        group = run_name(info["task"], info["preset"], "")[:-1]
+        groups.setdefault(group, []).append(name)
+    return groups
+
+
+def _zoo_runs(cfg: DemoConfig, manifest: dict[str, Any]) -> list[str]:
+    groups = zoo_groups(manifest)
+    names = []
+    for group in cfg.tasks:
+        if group not in groups:
+            raise UserError(f"the model zoo has no {group!r} models; choose among "
+                            f"{', '.join(sorted(groups))}", field="tasks")
+        names += [f"{group}-{m}" for m in METHODS if f"{group}-{m}" in groups[group]]
+    return names
+
+
+def _train(cfg: DemoConfig, out: Path, train_opts: dict[str, Any], options: dict[str, Any]
+           ) -> None:
+    from train.config import TrainConfig
+    from train.loop import train
+
+    if not (out / "metrics.json").exists():
+        _log(cfg, f"training {out.name} ({train_opts['task']}/{train_opts['preset']})")
+        tc = TrainConfig(**{**train_opts, "out": str(out), "quiet": cfg.quiet,
+                            "resume": (out / "config.json").exists()})
+        train(tc, options)
+
+
+def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
+    """The demo's run directories: copied from the zoo, retrained with the zoo's recorded
+    settings (``--retrain``), or tiny ones trained on the first task's tiny preset (``--quick``)."""
+    from workbench.zoo import NOT_RECORDED
+
+    runs: list[Path] = []
+    if cfg.quick:
+        from workbench.tasks import get_task
+
+        task = cfg.tasks[0].split("-")[0]
+        get_task(task)
+        for method in METHODS:
+            out = root / f"{task}-{method}"
+            quick = {"task": task, "preset": "tiny", "method": method, "size": "nano",
+                     "steps": 80, "lr": 3e-3, "latency_examples": 4, "eval_every": 1000}
+            _train(cfg, out, quick, {"epochs_per_stage": 5} if method == "coconut" else {})
+            runs.append(out)
         return runs
     manifest = verify_zoo()
-    for task in cfg.tasks:
-        for method in METHODS:
-            name = f"{task}-{method}"
-            src, dst = ZOO / name, root / name
-            if name not in manifest.get("runs", {}):
-                raise UserError(f"the model zoo has no {name}", file=ZOO)
-            if not (dst / "manifest.json").exists():
-                shutil.copytree(src, dst, dirs_exist_ok=True)
-            runs.append(dst)
+    for name in _zoo_runs(cfg, manifest):
+        src, dst = ZOO / name, root / name
+        if cfg.retrain:
+            saved = json.loads((src / "config.json").read_text())
+            train_opts = {k: v for k, v in saved["train"].items() if k not in NOT_RECORDED}
+            options = {k: v for k, v in saved["method"].items() if k != "name"}
+            _train(cfg, dst, train_opts, options)
+        elif not (dst / "manifest.json").exists():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        runs.append(dst)
     return runs
 
 
 def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
     from workbench.capture import CaptureConfig, capture
     from workbench.runs import read_config
+    from workbench.store import open_store
 
     config = read_config(run)
     task, preset = config["task"]["name"], config["task"]["preset"]
@@ -131,7 +165,7 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
     steps: list[tuple[str, Any]] = []
     from analyses import alignment, correctness, interventions, lens, probes, projections
 
-    target = "y_proof_node" if task == "prosqa" else "y_proof_value"
+    target = "y_proof_" + alignment.choose_key(alignment.proof_table(open_store(store)), None)
     boot = 50 if cfg.quick else 200
     steps.append(("probes.json", lambda: probes.run(probes.ProbeConfig(
         store=str(store), out=str(out), target=target, n_boot=boot))))
