@@ -49,9 +49,9 @@ class TrainConfig:
     n_ctx: int | None = None
     """Model context length (default: the longest sequence of the data, plus 8)."""
     init_from: str | None = None
-    """Start from the final weights of this finished run instead of a fresh initialisation (the
-    model shapes and tokenizers must agree: pass the same --size, and --n-ctx where the methods'
-    sequences differ); its checksum is recorded, and --steps count from here."""
+    """Start from the final weights of this finished run instead of a fresh initialisation (same
+    --size and tokenizer; a longer context keeps fresh embeddings for the positions the source
+    never had); its checksum is recorded, and --steps count from here."""
     steps: int | None = None
     """Optimizer steps (overrides --epochs)."""
     epochs: float = 8.0

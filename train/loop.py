@@ -125,7 +125,9 @@ def init_from_run(model: torch.nn.Module, config: dict[str, Any], tok: Tokenizer
                   source: str) -> dict[str, Any]:
     """Load a finished run's final weights into ``model``; returns what the new run records
     (the source run, its method and the sha256 of its weights). Shapes and vocabularies must
-    agree; every difference is a one-line error naming the source."""
+    agree, except the context length: positions both models have take the source's embedding,
+    positions beyond the source's context keep their fresh initialisation (the source never
+    trained them). Every other difference is a one-line error naming the source."""
     from workbench.runs import load_run
 
     src = load_run(source)
@@ -134,11 +136,16 @@ def init_from_run(model: torch.nn.Module, config: dict[str, Any], tok: Tokenizer
                         file=Path(source) / TOKENIZER, field="init_from")
     mine, theirs = config["model"], src.config["model"]
     for key in sorted(set(mine) | set(theirs)):
-        if key != "seed" and mine.get(key) != theirs.get(key):
+        if key not in ("seed", "n_ctx") and mine.get(key) != theirs.get(key):
             raise UserError(f"model.{key} is {theirs.get(key)!r} there but {mine.get(key)!r} here "
-                            "(pass the same --size and --n-ctx)", file=Path(source) / CONFIG,
+                            "(pass the same --size)", file=Path(source) / CONFIG,
                             field="init_from")
-    model.load_state_dict(src.model.state_dict())
+    state = src.model.state_dict()
+    own_pos = model.state_dict()["pos_embed.W_pos"].clone()
+    shared = min(len(own_pos), len(state["pos_embed.W_pos"]))
+    own_pos[:shared] = state["pos_embed.W_pos"][:shared]
+    state["pos_embed.W_pos"] = own_pos
+    model.load_state_dict(state)
     from workbench.io import sha256_file
 
     return {"run": str(source), "method": src.config["method"]["name"],
