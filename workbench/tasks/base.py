@@ -159,6 +159,17 @@ def check_common(example: Example) -> None:
             )
 
 
+def frontier_groups(depths: dict[str, int], nodes: set[str], root: str, depth: int
+                    ) -> dict[str, set[str]]:
+    """A graph task's ``frontier`` from BFS ``depths`` (root at 0): the nodes at ``depth``
+    (``frontier``), the other nodes the root reaches (``reachable``, root excluded) and the rest
+    of ``nodes`` (``unreachable``)."""
+    reachable = {n for n, d in depths.items() if d >= 1}
+    front = {n for n in reachable if depths[n] == depth}
+    return {"frontier": front, "reachable": reachable - front,
+            "unreachable": nodes - reachable - {root}}
+
+
 def poisson(rng: random.Random, lam: float) -> int:
     """A Poisson draw (Knuth's method; fine for small ``lam``), using only ``rng``."""
     limit, k, p = math.exp(-lam), 0, 1.0

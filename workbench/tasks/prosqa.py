@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.errors import UserError
-from workbench.tasks.base import Example, Task, check_common, mean, poisson, share_table
+from workbench.tasks.base import (
+    Example,
+    Task,
+    check_common,
+    frontier_groups,
+    mean,
+    poisson,
+    share_table,
+)
 
 #: The released name inventory (Coconut's ProsQA, MIT licence).
 PEOPLE = (
@@ -280,11 +288,7 @@ def frontier(question: str, depth: int) -> dict[str, set[str]]:
     ``reachable`` (every other node reachable from the root, root excluded) and ``unreachable``
     (concept nodes the root cannot reach)."""
     graph = parse_question(question)
-    dist = graph.depths()
-    reachable = {n for n, d in dist.items() if d >= 1}
-    front = {n for n in reachable if dist[n] == depth}
-    return {"frontier": front, "reachable": reachable - front,
-            "unreachable": graph.concepts - reachable - {graph.root}}
+    return frontier_groups(graph.depths(), graph.concepts, graph.root, depth)
 
 
 def check(example: Example) -> None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from workbench.errors import UserError
-from workbench.tasks.base import Example, Task, check_common, mean, share_table
+from workbench.tasks.base import Example, Task, check_common, frontier_groups, mean, share_table
 from workbench.tokenizer import join_words, split_words
 
 #: The name pool: consonant + vowel syllables, one token each.
@@ -276,11 +276,7 @@ def frontier(question: str, depth: int) -> dict[str, set[str]]:
     ``reachable`` (every other node reachable from the root, root excluded) and
     ``unreachable`` (the decoy component)."""
     graph = parse_question(question)
-    dist = graph.depths()
-    reachable = {n for n, d in dist.items() if d >= 1}
-    front = {n for n in reachable if dist[n] == depth}
-    return {"frontier": front, "reachable": reachable - front,
-            "unreachable": graph.nodes - reachable - {graph.root}}
+    return frontier_groups(graph.depths(), graph.nodes, graph.root, depth)
 
 
 def statistics(examples: list[Example]) -> dict[str, Any]:
