@@ -245,6 +245,44 @@ def show_alignment(run: Path, name: str, where: Any = None, layer_key: str = "")
                      folded="diagonality per layer")
 
 
+def show_frontier(run: Path, name: str, where: Any = None) -> None:
+    """Graph tasks: the BFS frontier read from each latent step (logit lens and probe readout),
+    from ``lens.json``."""
+    from analyses.common import MAIN_KINDS
+    from analyses.frontier import GROUPS, frontier_figure
+
+    where = where or st
+    with common.shown():
+        result = common.analysis(run, "lens.json")
+        if not result.get("frontier"):
+            where.caption(f"The {result.get('task')} task has no graph, so no BFS frontier.")
+            return
+        kinds = result.get("kinds", [])
+        kind = next((k for k in MAIN_KINDS if k in kinds), kinds[0] if kinds else "")
+        cells = [c for c in result["cells"] if c["kind"] == kind]
+        common.figure(frontier_figure(cells, kind, result["n_layers"], str(result["task"])),
+                      f"{name}-frontier", where)
+        rows = []
+        for c in cells:
+            for source in ("frontier", "probe_frontier"):
+                groups = c.get(source) or {}
+                if not groups:
+                    continue
+                gap = groups.get("rank_gap") or {}
+                rows.append({"readout": "logit lens" if source == "frontier" else "probe",
+                             "layer": c["layer"], "latent step": c["step"],
+                             **{f"{g} mean rank": (groups.get(g, {}).get("mean_rank") or {})
+                                .get("mean") for g in GROUPS},
+                             "rank gap": gap.get("mean"),
+                             "gap ci": None if not gap.get("ci") else
+                             f"[{gap['ci'][0]:.2f}, {gap['ci'][1]:.2f}]"})
+        where.markdown("Latent step t is compared with the nodes at BFS depth t + 1 from the root "
+                       "(the frontier); a positive rank gap (unreachable − frontier mean rank) "
+                       "means the state ranks the frontier's nodes above the unreachable ones.")
+        common.table(pd.DataFrame(rows), f"{name}-frontier-table", where,
+                     folded="mean ranks per layer and step")
+
+
 def show_correctness(run: Path, name: str, where: Any = None) -> None:
     from analyses.correctness import figure
 

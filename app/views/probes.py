@@ -1,5 +1,5 @@
 """Probes: the layer × step probe heatmap with CIs, control and selectivity; the alignment
-matrix; the correctness probe's AUROC per block."""
+matrix; the BFS frontier of graph tasks; the correctness probe's AUROC per block."""
 
 import streamlit as st
 
@@ -13,6 +13,8 @@ st.header("Linear probes (layer × latent step)")
 blocks.show_probes(run, "probes")
 st.header("Alignment: latent step × proof step")
 blocks.show_alignment(run, "probes")
+st.header("BFS frontier (graph tasks)")
+blocks.show_frontier(run, "probes")
 st.header("Correctness probe (RiM)")
 blocks.show_correctness(run, "probes")
 common.footer()

@@ -285,6 +285,23 @@ def test_probes_page_names_missing_and_corrupt_files(page, runs_root):
         text(at, "warning")
 
 
+def test_probes_page_shows_the_bfs_frontier_of_a_graph_task(page, runs_root):
+    at = page("probes", run="prosqa/rim")
+    lens = json.loads((runs_root / "prosqa" / "rim" / "analyses" / "lens.json").read_text())
+    assert any("frontier" in t.lower() for t in titles(at))
+    table = next(t for t in tables(at) if "rank gap" in t.columns)
+    cells = [c for c in lens["cells"] if c["kind"] == "block"]
+    lensed = table[table["readout"] == "logit lens"]
+    assert len(lensed) == len(cells)
+    for c in cells:
+        row = lensed[(lensed["layer"] == c["layer"]) & (lensed["latent step"] == c["step"])]
+        want = c["frontier"]["rank_gap"]["mean"]
+        got = row["rank gap"].iloc[0]
+        assert (want is None and pd.isna(got)) or got == pytest.approx(want)
+    at = page("probes", run="chain-rim")
+    assert "The chain task has no graph, so no BFS frontier." in text(at, "caption")
+
+
 def test_alignment_layer_can_be_chosen(page, runs_root):
     at = page("probes", run="chain-rim")
     alignment = json.loads((runs_root / "chain-rim" / "analyses" / "alignment.json").read_text())
