@@ -22,7 +22,7 @@ from workbench.errors import UserError
 from workbench.io import atomic_write_text, read_json
 from workbench.stats import wilson
 
-SNAPSHOT_FILES = ("config.json", "metrics.json", "log.jsonl")
+SNAPSHOT_FILES = ("config.json", "metrics.json", "log.jsonl", "controls.json")
 METHOD_ORDER = ("nocot", "pause", "cot", "coconut", "rim")
 METHOD_NAMES = {"nocot": "no-CoT", "pause": "pause", "cot": "CoT", "coconut": "Coconut",
                 "rim": "RiM"}
@@ -58,8 +58,44 @@ def load(root: Path) -> list[dict[str, Any]]:
         config = json.loads((d / "config.json").read_text())
         metrics = json.loads((d / "metrics.json").read_text())
         log = [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines() if x.strip()]
-        rows.append({"name": d.name, "config": config, "metrics": metrics, "log": log})
+        controls = (json.loads((d / "controls.json").read_text())
+                    if (d / "controls.json").exists() else None)
+        rows.append({"name": d.name, "config": config, "metrics": metrics, "log": log,
+                     "controls": controls})
     return rows
+
+
+def controls_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The shortcut controls of each task/preset's test split (from the runs' controls.json)."""
+    from workbench.tasks.controls import CONTROLS
+
+    found: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        c = r["config"]["task"]
+        if r.get("controls"):
+            found.setdefault(f"{c['name']}/{c['preset']}", r["controls"])
+    if not found:
+        return []
+    out = ["## Shortcut controls", "",
+           "Can a shallow classifier read the answer off the question? Held-out accuracy (5-fold, "
+           "95 % Wilson interval) of a logistic regression on the question's token counts and "
+           "the candidates' identities, and of one on the candidates' local features (degrees, "
+           "positions, occurrences), against chance (the majority class of the target), on the "
+           "runs' test split. A control well above chance names a shortcut a model can take "
+           "instead of the steps (`workbench/tasks/controls.py`).", "",
+           "| task/preset | target | " + " | ".join(CONTROLS.values()) + " | chance | n |",
+           "|---|---|" + "---|" * len(CONTROLS) + "---|---|"]
+    for key, controls in sorted(found.items()):
+        first = next(iter(controls.values()))
+        cells = []
+        for name in CONTROLS:
+            c = controls.get(name, {})
+            cells.append("n/a" if c.get("accuracy") is None else
+                         f"{100 * c['accuracy']:.1f} [{100 * c['ci'][0]:.1f}, "
+                         f"{100 * c['ci'][1]:.1f}]")
+        out.append(f"| {key} | {first.get('target', '')} | " + " | ".join(cells)
+                   + f" | {100 * first['chance']:.1f} | {first['n']} |")
+    return out + [""]
 
 
 def write_figure(fig: Any, path: Path) -> None:
@@ -586,6 +622,7 @@ def render(root: Path, notes: str = "") -> str:
                    f"Figure: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
         curves += curve_table(runs) + [""]
     out += efficiency_figure_link(root, compared)
+    out += controls_section(rows)
     out += depth_section(root)
     out += scaling_section(root, compared)
     out += ["## Learning curves", "", "Validation accuracy during training (minutes of wall "

@@ -259,3 +259,20 @@ def test_a_damaged_analysis_snapshot_is_a_one_line_error(tmp_path):
         json.dumps([{"value": 0.5}]))  # no layer or step
     with pytest.raises(UserError, match=r"analyses/chain-cot: unexpected analysis snapshot"):
         results([], tmp_path / "docs" / "RESULTS.md")
+
+
+def test_each_tasks_shortcut_controls_are_tabled_from_the_runs_snapshots(tmp_path):
+    from workbench.tasks import get_task
+    from workbench.tasks.base import generate_split
+    from workbench.tasks.controls import save_controls
+
+    run = fake_run(tmp_path / "runs", "reach-cot", "cot", 0, 0.9, 30.0, task="reach")
+    examples = list(generate_split(get_task("reach"), "demo", "test", 300, 0))
+    controls = save_controls(examples, run / "controls.json")
+    text = results([run], tmp_path / "docs" / "RESULTS.md")
+    row = next(x for x in text.splitlines() if x.startswith("| reach/demo |"))
+    bag, local = controls["bag_of_tokens"], controls["local_features"]
+    assert (f"{100 * bag['accuracy']:.1f} [{100 * bag['ci'][0]:.1f}, {100 * bag['ci'][1]:.1f}]"
+            in row)
+    assert f"{100 * local['accuracy']:.1f}" in row and f"| {bag['n']} |" in row
+    assert (tmp_path / "docs" / "results" / "runs" / "reach-cot" / "controls.json").exists()
