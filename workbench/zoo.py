@@ -2,8 +2,10 @@
 
 ``zoo/<task>-<method>/`` holds a run's ``config.json``, ``model.safetensors``, ``tokenizer.json``,
 ``metrics.json``, ``log.jsonl`` and ``manifest.json`` (no optimizer checkpoints).
-``zoo/MANIFEST.json`` lists the sha256 of every file and, per run, the command that reproduces
-it (same seed, same machine → the same numbers).
+``zoo/MANIFEST.json`` lists the sha256 of every file and, per run, the commands that reproduce
+it (same seed, same machine → the same numbers). A run that started from another run's weights
+(``--init-from``) also keeps ``lineage.json``: the configs of every run it descends from, oldest
+first, each with the sha256 of the weights it handed on, so its commands start from scratch.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench.io import atomic_write_json, sha256_file
+from workbench.io import atomic_write_json, read_json, sha256_file
 from workbench.runs import read_config
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "log.jsonl",
          "manifest.json")
 #: Files copied when a run has them (runs trained before the shortcut controls have none).
-OPTIONAL_FILES = ("controls.json",)
+OPTIONAL_FILES = ("controls.json", "lineage.json")
+LINEAGE = "lineage.json"
 #: Train options that are not part of what a run *is* (where it goes, how loud, resuming).
 NOT_RECORDED = {"out", "quiet", "resume", "threads", "device", "train_data", "valid_data",
                 "test_data"}
@@ -36,6 +39,42 @@ def command_for(config: dict[str, Any], out: str) -> str:
             parts.append(_flag(key, value))
     parts.append(f"--out {out}")
     return " ".join(p for p in parts if p)
+
+
+def lineage(run: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs ``run`` descends from through ``--init-from``, oldest first: each one's name,
+    config sections and the sha256 of the weights it handed on (checked against the file, so a
+    base retrained since cannot be recorded as the ancestor)."""
+    from workbench.errors import UserError
+
+    init = config.get("init")
+    if not init:
+        return []
+    base = Path(init["run"])
+    if not (base / "config.json").exists():
+        raise UserError(f"run {run} started from {base}, which no longer exists: its lineage "
+                        "cannot be recorded", file=run / "config.json", field="init.run")
+    if sha256_file(base / "model.safetensors") != init["weights_sha256"]:
+        raise UserError(f"the weights of {base} changed since {run} started from them",
+                        file=base / "model.safetensors", field="init.weights_sha256")
+    base_config = read_config(base)
+    ancestors = (read_json(base / LINEAGE)["runs"] if (base / LINEAGE).exists()
+                 else lineage(base, base_config))
+    entry = {"name": base.name, "weights_sha256": init["weights_sha256"],
+             **{k: base_config[k] for k in ("model", "task", "method", "train")}}
+    return [*ancestors, entry]
+
+
+def commands_for(config: dict[str, Any], out: str,
+                 ancestors: list[dict[str, Any]]) -> list[str]:
+    """The ``lwb train`` commands that reproduce a run from scratch: its ancestors' first (each
+    into ``<out>.init<i>``), then its own, every ``--init-from`` pointing at the one before."""
+    outs = [f"{out}.init{i}" for i in range(len(ancestors))] + [out]
+    commands = []
+    for i, cfg in enumerate([*ancestors, config]):
+        train = {**cfg["train"], "init_from": outs[i - 1] if i else None}
+        commands.append(command_for({**cfg, "train": train}, outs[i]))
+    return commands
 
 
 def _flag(key: str, value: Any) -> str:
@@ -62,20 +101,26 @@ def export(runs: list[Path], zoo: Path) -> dict[str, Any]:
                         config["method"]["name"])
         dest = zoo / name
         dest.mkdir(exist_ok=True)
+        ancestors = lineage(run, config)
         for f in FILES:
             shutil.copyfile(run / f, dest / f)
         for f in OPTIONAL_FILES:
             if (run / f).exists():
                 shutil.copyfile(run / f, dest / f)
+            elif (dest / f).exists():
+                (dest / f).unlink()  # left by an earlier export of this name
+        if ancestors:
+            atomic_write_json(dest / LINEAGE, {"runs": ancestors})
     manifest: dict[str, Any] = {"sha256": {}, "runs": {}}
     for dest in sorted(p for p in zoo.iterdir() if (p / "config.json").exists()):
         config = read_config(dest)
+        ancestors = (read_json(dest / LINEAGE)["runs"] if (dest / LINEAGE).exists() else [])
         for f in (*FILES, *(f for f in OPTIONAL_FILES if (dest / f).exists())):
             manifest["sha256"][f"{dest.name}/{f}"] = sha256_file(dest / f)
         manifest["runs"][dest.name] = {
             "task": config["task"]["name"], "preset": config["task"]["preset"],
             "method": config["method"]["name"], "size": config["train"]["size"],
             "seed": config["train"]["seed"],
-            "command": command_for(config, f"runs/zoo/{dest.name}")}
+            "command": " && ".join(commands_for(config, f"runs/zoo/{dest.name}", ancestors))}
     atomic_write_json(zoo / "MANIFEST.json", manifest)
     return manifest
