@@ -63,3 +63,20 @@ def test_a_base_whose_weights_changed_is_not_recorded_as_the_ancestor(family):
     with pytest.raises(UserError, match="changed since") as e:
         export([family / "work/b"], family / "zoo")
     assert e.value.field == "init.weights_sha256"
+
+
+def test_demo_retrain_rebuilds_a_lineage_training_a_shared_ancestor_once(family, monkeypatch):
+    from workbench import demo
+
+    export([family / "work/b", family / "work/c"], family / "zoo")
+    monkeypatch.setattr(demo, "ZOO", family / "zoo")
+    cfg = demo.DemoConfig(out=str(family / "again"), tasks=["reach-tiny"], retrain=True,
+                          app=False, quiet=True)
+    runs = demo.prepare_runs(cfg, family / "again")
+    assert [r.name for r in runs] == ["reach-tiny-cot", "reach-tiny-rim"]
+    ancestors = [p for p in (family / "again/.lineage").iterdir() if p.is_dir()]
+    assert len(ancestors) == 1, "a trained once; b is reach-tiny-cot itself, reused for c"
+    assert json.loads((ancestors[0] / "config.json").read_text())["train"]["steps"] == 3
+    for name, original in (("reach-tiny-cot", "b"), ("reach-tiny-rim", "c")):
+        rebuilt, want = weights(family / "again" / name), weights(family / "work" / original)
+        assert all(torch.equal(rebuilt[k], want[k]) for k in want), name

@@ -119,9 +119,10 @@ def _train(cfg: DemoConfig, out: Path, train_opts: dict[str, Any], options: dict
 def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
     """The demo's run directories: copied from the zoo, retrained with the zoo's recorded
     settings (``--retrain``), or tiny ones trained on the first task's tiny preset (``--quick``)."""
-    from workbench.zoo import NOT_RECORDED
+    from workbench.zoo import LINEAGE, retrain_plan
 
     runs: list[Path] = []
+    trained: dict[str, Path] = {}  # retrain_plan key → where that training went
     if cfg.quick:
         from workbench.tasks import get_task
 
@@ -134,14 +135,20 @@ def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
             _train(cfg, out, quick, {"epochs_per_stage": 5} if method == "coconut" else {})
             runs.append(out)
         return runs
-    manifest = verify_zoo()
+    manifest = verify_zoo(ZOO)
     for name in _zoo_runs(cfg, manifest):
         src, dst = ZOO / name, root / name
-        if cfg.retrain:
+        if cfg.retrain:  # ancestors first (--init-from), each shared one trained once
             saved = json.loads((src / "config.json").read_text())
-            train_opts = {k: v for k, v in saved["train"].items() if k not in NOT_RECORDED}
-            options = {k: v for k, v in saved["method"].items() if k != "name"}
-            _train(cfg, dst, train_opts, options)
+            lineage = (json.loads((src / LINEAGE).read_text())["runs"]
+                       if (src / LINEAGE).exists() else [])
+            plan = retrain_plan(saved, lineage)
+            for i, (key, train_opts, options) in enumerate(plan):
+                out = dst if i == len(plan) - 1 else trained.get(key, root / ".lineage" / key)
+                if train_opts["init_from"]:
+                    train_opts = {**train_opts, "init_from": str(trained[train_opts["init_from"]])}
+                _train(cfg, out, train_opts, options)
+                trained.setdefault(key, out)
         elif not (dst / "manifest.json").exists():
             shutil.copytree(src, dst, dirs_exist_ok=True)
         runs.append(dst)

@@ -77,6 +77,25 @@ def commands_for(config: dict[str, Any], out: str,
     return commands
 
 
+def retrain_plan(config: dict[str, Any], ancestors: list[dict[str, Any]]
+                 ) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """What retraining a zoo run from scratch takes: ``(key, train options, method options)``
+    per training, ancestors first. ``key`` fingerprints a training and everything before it
+    (identical keys are identical trainings, so a shared ancestor is trained once);
+    ``train options`` name the previous training's key in ``init_from``."""
+    import hashlib
+    import json
+
+    plan: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for cfg in [*ancestors, config]:
+        train = {k: v for k, v in cfg["train"].items() if k not in NOT_RECORDED}
+        train["init_from"] = plan[-1][0] if plan else None
+        options = {k: v for k, v in cfg["method"].items() if k != "name"}
+        key = hashlib.sha256(json.dumps([train, options], sort_keys=True).encode()).hexdigest()
+        plan.append((key[:16], train, options))
+    return plan
+
+
 def _flag(key: str, value: Any) -> str:
     flag = "--" + key.replace("_", "-")
     if isinstance(value, bool):
