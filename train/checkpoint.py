@@ -48,10 +48,9 @@ def latest(run: Path) -> Path | None:
     pointer = run / DIR / POINTER
     if not pointer.exists():
         return None
-    try:
-        name = json.loads(pointer.read_text())["dir"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise UserError("corrupt checkpoint pointer", file=pointer) from None
+    from workbench.artifacts import CheckpointPointer, read
+
+    name = read(pointer, CheckpointPointer).dir
     path = run / DIR / name
     if not path.is_dir():
         raise UserError(f"names {name}, which is missing", file=pointer)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.io import read_json
-from workbench.runs import METRICS, read_config
+from workbench.runs import read_config, read_metrics
 
 COLUMNS = ("run", "task", "method", "size", "seed", "lr", "parameters", "accuracy",
            "any_block_accuracy", "mean_generated_tokens", "mean_latent_steps", "ttft_ms",
@@ -15,8 +14,9 @@ COLUMNS = ("run", "task", "method", "size", "seed", "lr", "parameters", "accurac
 
 def run_row(path: Path, split: str = "test") -> dict[str, Any]:
     config = read_config(path)
-    metrics = read_json(path / METRICS, "no metrics.json: the run has not finished")
-    result = metrics.get(split, {})
+    metrics = read_metrics(path)  # validated: every section is an object or absent
+    result = metrics.get(split) or {}
+    train = metrics.get("train") or {}
     return {
         "run": str(path), "task": f"{config['task'].get('name')}/{config['task'].get('preset')}",
         "method": config["method"].get("name"), "size": config["train"].get("size"),
@@ -25,9 +25,9 @@ def run_row(path: Path, split: str = "test") -> dict[str, Any]:
         "accuracy": result.get("accuracy"), "any_block_accuracy": result.get("any_block_accuracy"),
         "mean_generated_tokens": result.get("mean_generated_tokens"),
         "mean_latent_steps": result.get("mean_latent_steps"), "ttft_ms": result.get("ttft_ms"),
-        "train_seconds": metrics.get("train", {}).get("seconds"), "n": result.get("n"),
-        "final_loss": metrics.get("train", {}).get("final_loss"),
-        "valid_accuracy": metrics.get("valid", {}).get("accuracy"),
+        "train_seconds": train.get("seconds"), "n": result.get("n"),
+        "final_loss": train.get("final_loss"),
+        "valid_accuracy": (metrics.get("valid") or {}).get("accuracy"),
     }
 
 

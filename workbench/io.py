@@ -63,20 +63,13 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path, missing: str = "missing") -> Any:
-    """A JSON file; absent (``missing`` says why), unreadable or invalid is a one-line
-    :class:`~workbench.errors.UserError` naming the file (and line)."""
-    from workbench.errors import UserError
+    """A JSON file; absent (``missing`` says why), a directory, unreadable, not UTF-8, invalid,
+    nested too deeply or holding ``NaN``/``Infinity`` is a one-line
+    :class:`~workbench.errors.UserError` naming the file (and line). Files with a schema are read
+    through :func:`workbench.artifacts.read` instead."""
+    from workbench.schemas import loads, read_text
 
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(missing, file=path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"invalid JSON: {getattr(e, 'msg', e)}", file=path,
-                        line=getattr(e, "lineno", None)) from None
-    except OSError as e:
-        raise UserError(f"cannot read: {e.strerror}", file=path) from None
+    return loads(read_text(path, missing), file=Path(path))
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -28,8 +28,9 @@ import safetensors
 import safetensors.torch
 import torch
 
+from workbench import artifacts
 from workbench.errors import UserError
-from workbench.io import atomic_write_bytes, atomic_write_json, read_json, sha256_file
+from workbench.io import atomic_write_bytes, atomic_write_json, sha256_file
 from workbench.models import HookedTransformer, build_model
 from workbench.tokenizer import Tokenizer
 
@@ -94,20 +95,19 @@ def write_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_json(file: Path) -> Any:
-    return read_json(file, "missing (not a complete run directory)")
+INCOMPLETE = "missing (not a complete run directory)"
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """A run's ``config.json``, checked for its sections."""
-    file = Path(path) / CONFIG
-    config = _read_json(file)
-    if not isinstance(config, dict):
-        raise UserError("expected a JSON object", file=file)
-    for section in CONFIG_SECTIONS:
-        if not isinstance(config.get(section), dict):
-            raise UserError("missing section", file=file, field=section)
-    return config
+    """A run's ``config.json``, validated by :class:`workbench.artifacts.RunConfig` (sections,
+    model sizes within bounds, known dtype); the dict as written."""
+    return artifacts.read_dict(Path(path) / CONFIG, artifacts.RunConfig, missing=INCOMPLETE)
+
+
+def read_metrics(path: str | Path, missing: str = "no metrics.json: the run has not finished"
+                 ) -> dict[str, Any]:
+    """A run's ``metrics.json``, validated by :class:`workbench.artifacts.Metrics`."""
+    return artifacts.read_dict(Path(path) / METRICS, artifacts.Metrics, missing=missing)
 
 
 def load_run(path: str | Path, device: str = "cpu", *, verify: bool = True) -> Run:
@@ -115,9 +115,9 @@ def load_run(path: str | Path, device: str = "cpu", *, verify: bool = True) -> R
     path = Path(path)
     if not path.is_dir():
         raise UserError("not a run directory", file=path)
-    manifest = _read_json(path / MANIFEST)
+    manifest = artifacts.read_dict(path / MANIFEST, artifacts.RunManifest, missing=INCOMPLETE)
     if verify:
-        for name, digest in manifest.get("sha256", {}).items():
+        for name, digest in manifest["sha256"].items():
             if not (path / name).is_file():
                 raise UserError("missing", file=path / name)
             if sha256_file(path / name) != digest:
@@ -131,7 +131,7 @@ def load_run(path: str | Path, device: str = "cpu", *, verify: bool = True) -> R
                         f"{d_vocab}: they belong to different runs", file=path / TOKENIZER)
     model = build_model(config["model"], device=device)
     load_weights(model, path / WEIGHTS)
-    metrics = _read_json(path / METRICS) if (path / METRICS).exists() else {}
+    metrics = read_metrics(path) if (path / METRICS).exists() else {}
     model.eval()
     return Run(path, model, tokenizer, config, metrics, manifest)
 

@@ -125,15 +125,25 @@ def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
     return deepest
 
 
-def loads(text: str, *, file: str | Path | None = None, line: int | None = None) -> Any:
+def loads(text: str, *, file: str | Path | None = None, line: int | None = None,
+          nan_as_none: bool = False) -> Any:
     """Parse JSON text with the workbench's bounds: nesting ≤ :data:`MAX_JSON_DEPTH`, finite
-    numbers only (``NaN``/``Infinity`` are refused)."""
+    numbers only (``NaN``/``Infinity`` are refused; with ``nan_as_none`` they read as ``None``,
+    undefined, for files written before statistics said why they are undefined)."""
 
     def no_constants(name: str) -> Any:
+        if nan_as_none:
+            return None
         raise ValueError(f"{name} is not a number JSON allows")
 
+    def no_overflow(text: str) -> Any:
+        x = float(text)
+        if not math.isfinite(x):
+            raise ValueError(f"{text[:20]} is too large for a number")
+        return x
+
     try:
-        value = json.loads(text, parse_constant=no_constants)
+        value = json.loads(text, parse_constant=no_constants, parse_float=no_overflow)
         json_depth(value)
     except json.JSONDecodeError as e:
         raise UserError(f"invalid JSON: {e.msg}", file=file,

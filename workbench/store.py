@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench import artifacts
 from workbench.errors import UserError
-from workbench.io import read_json
 
 MANIFEST = "manifest.json"
 FORMAT = "latent-workbench/trajectory-store"
@@ -112,9 +112,8 @@ def open_store(path: str | Path) -> Store:
     manifest_file = path / MANIFEST
     if not manifest_file.exists():
         raise UserError("no manifest.json: not a store, or an unfinished capture", file=path)
-    manifest = read_json(manifest_file)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UserError(f"not a {FORMAT} manifest", file=manifest_file, field="format")
+    manifest = artifacts.read_dict(manifest_file, artifacts.StoreManifest)
+    checked = artifacts.StoreManifest.model_validate(manifest)
     parts = {}
     for part in ("steps", "examples"):
         try:
@@ -122,10 +121,13 @@ def open_store(path: str | Path) -> Store:
         except Exception as e:  # damaged Arrow files or metadata: name the part, no traceback
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise UserError(f"cannot read: {first}", file=path / part) from None
-        expected = manifest.get("rows", {}).get(part)
+        expected = getattr(checked.rows, part)
         if expected is not None and len(parts[part]) != expected:
             raise UserError(f"has {len(parts[part])} rows, manifest.json says {expected}",
                             file=path / part)
+    resid = parts["steps"].features.get("resid")
+    artifacts.check_store_shape(checked, parts["steps"].column_names,
+                                getattr(resid, "shape", None), manifest_file)
     return Store(path, manifest, parts["steps"], parts["examples"])
 
 

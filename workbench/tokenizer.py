@@ -136,21 +136,16 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
+        from workbench.artifacts import TokenizerFile, read
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError("file not found", file=path) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"not a tokenizer file: {e}", file=path) from None
-        if not isinstance(data, dict) or not isinstance(data.get("vocab"), list):
-            raise UserError("not a tokenizer file", file=path, field="vocab")
-        vocab = data["vocab"]
+        data = read(path, TokenizerFile, missing="file not found")
+        vocab = data.vocab
         if list(vocab[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
             raise UserError("special tokens missing or out of order", file=path, field="vocab")
-        if not all(isinstance(w, str) for w in vocab) or len(set(vocab)) != len(vocab):
+        if len(set(vocab)) != len(vocab):
             raise UserError("entries must be distinct strings", file=path, field="vocab")
-        tok = cls(vocab[len(SPECIAL_TOKENS):], name=str(data.get("name", "")))
+        tok = cls(vocab[len(SPECIAL_TOKENS):], name=data.name)
         if tok.vocab != vocab:
             raise UserError("vocabulary is not in canonical (sorted) order", file=path,
                             field="vocab")
