@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
+from workbench.stats import clean
 
 MAIN_KINDS = ("block", "thought", "pause", "step", "answer")
 TEMPLATE = "plotly_white"
@@ -53,7 +55,8 @@ def save_figure(fig: Any, path: str | Path) -> Path:
 def save_json(obj: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    # nan (an undefined statistic) becomes null: a record says why in its "undefined" field
+    atomic_write_text(path, json.dumps(clean(obj), indent=2, default=_jsonable) + "\n")
     return path
 
 
@@ -61,9 +64,9 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, np.integer):
         return int(x)
     if isinstance(x, np.floating):
-        return float(x)
+        return float(x) if np.isfinite(x) else None
     if isinstance(x, np.ndarray):
-        return x.tolist()
+        return clean(x.tolist())
     raise TypeError(type(x))
 
 
@@ -75,18 +78,23 @@ def bootstrap_ci(
     alpha: float = 0.05,
 ) -> tuple[float, float]:
     """Percentile interval of ``statistic(row_indices)`` over resamples of whole groups
-    (examples), so rows of one example stay together."""
+    (examples), so rows of one example stay together. Undefined (nan, nan) with fewer than two
+    groups (:func:`workbench.stats.interval_reason`) or when no resample gives a number."""
     groups = np.asarray(groups)
     uniq, inverse = np.unique(groups, return_inverse=True)
+    if len(uniq) < 2:
+        return (float("nan"), float("nan"))
     members = [np.flatnonzero(inverse == g) for g in range(len(uniq))]
     rng = np.random.default_rng(seed)
     values = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([members[g] for g in pick])
-        v = statistic(idx)
-        if np.isfinite(v):
-            values.append(v)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample's empty mean: skipped
+        for _ in range(n_boot):
+            pick = rng.integers(0, len(uniq), len(uniq))
+            idx = np.concatenate([members[g] for g in pick])
+            v = statistic(idx)
+            if v is not None and np.isfinite(v):
+                values.append(v)
     if not values:
         return (float("nan"), float("nan"))
     lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])

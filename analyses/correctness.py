@@ -20,6 +20,14 @@ from joblib import Parallel, delayed
 from analyses.common import bootstrap_ci, save_figure, save_json, style
 from analyses.probes import ProbeConfig, ProbeSettings, probe
 from workbench.errors import UserError
+from workbench.stats import (
+    ONE_CLASS,
+    UNDEFINED,
+    defined,
+    finite_mean,
+    interval_reason,
+    one_class_reason,
+)
 from workbench.store import open_store
 
 
@@ -46,6 +54,9 @@ def run(cfg: CorrectnessConfig) -> dict[str, Any]:
     keep = np.array([c is not None for c in correct])
     rows, eids, steps = rows[keep], eids[keep], steps[keep]
     y = correct[keep].astype(bool).astype(int)
+    if not len(y):
+        raise UserError("no block readout has a known correctness (y_readout_correct is empty)",
+                        file=store.path)
     blocks = sorted(set(steps.tolist()))
     layers = cfg.layers if cfg.layers is not None else list(range(store.n_layers + 1))
     states = store.resid_all(rows)
@@ -61,16 +72,21 @@ def run(cfg: CorrectnessConfig) -> dict[str, Any]:
         for layer, k in cells)
     records, by_layer = [], {}
     for (layer, k), r in zip(cells, results):
+        if r.get(UNDEFINED) == ONE_CLASS:  # say which class: every answer right, or wrong
+            r[UNDEFINED] = one_class_reason(y[steps == k].tolist(), ANSWER_CLASSES)
         records.append({"layer": layer, "block": k, **{a: b for a, b in r.items()
                                                         if not a.startswith("_")}})
         by_layer.setdefault(layer, {})[k] = r
-    mean_auc = {la: float(np.nanmean([c["value"] for c in cs.values()]))
-                for la, cs in by_layer.items()}
-    best = max(mean_auc, key=lambda la: -np.inf if np.isnan(mean_auc[la]) else mean_auc[la])
+    mean_auc = {la: finite_mean(c["value"] for c in cs.values()) for la, cs in by_layer.items()}
+    best = max(mean_auc, key=lambda la: -np.inf if mean_auc[la] is None else mean_auc[la])
     selection = select_answers(by_layer[best], eids, steps, y, cfg)
     result = {"records": records, "best_layer": best, "mean_auroc_per_layer": mean_auc,
               "selection": selection, "config": asdict(cfg),
               "n_examples": int(len(uniq)), "blocks": blocks}
+    if all(v is None for v in mean_auc.values()):
+        result[UNDEFINED] = (one_class_reason(y.tolist(), ANSWER_CLASSES)
+                             or next((r[UNDEFINED] for r in records if r.get(UNDEFINED)),
+                                     "no block has a defined AUROC"))
     out = Path(cfg.out)
     save_json(result, out / "correctness.json")
     save_figure(figure(records, best), out / "correctness.html")
@@ -104,7 +120,29 @@ def select_answers(cells: dict[int, dict[str, Any]], eids: np.ndarray, steps: np
         lo, hi = bootstrap_ci(lambda idx, h=hits: float(h[idx].mean()), np.arange(len(hits)),
                               cfg.n_boot, cfg.seed)
         out[name] = {"accuracy": float(hits.mean()), "ci": [lo, hi], "n": int(len(hits))}
+        if not np.isfinite(lo):
+            out[name][UNDEFINED] = "CI: " + (interval_reason(len(hits), "examples")
+                                             or "no resample gives a number")
     return out
+
+
+#: What every readout is when the correctness labels have one class.
+ANSWER_CLASSES = {1: "every answer is correct", 0: "every answer is wrong"}
+
+
+def auroc_summary(result: dict[str, Any]) -> tuple[float | None, str | None]:
+    """The correctness AUROC of a ``correctness.json`` (mean over blocks at the best layer) and,
+    where it is undefined, why (also for files written before the reason was recorded)."""
+    per_layer = result.get("mean_auroc_per_layer") or {}
+    value = per_layer.get(str(result.get("best_layer")), per_layer.get(result.get("best_layer")))
+    if value is not None and np.isfinite(value):
+        return float(value), None
+    if result.get(UNDEFINED):
+        return None, str(result[UNDEFINED])
+    final = ((result.get("selection") or {}).get("final_block") or {}).get("accuracy")
+    if final in (0, 1) and all(r.get("value") is None for r in result.get("records", [])):
+        return None, f"{ANSWER_CLASSES[int(final)]} ({ONE_CLASS})"
+    return None, "no block has a defined AUROC"
 
 
 def figure(records: list[dict[str, Any]], best: int) -> Any:
@@ -117,8 +155,13 @@ def figure(records: list[dict[str, Any]], best: int) -> Any:
             x=[r["block"] for r in rs], y=[r["value"] for r in rs], mode="lines+markers",
             name=f"layer {layer}" + (" (best)" if layer == best else ""),
             error_y={"type": "data", "symmetric": False,
-                     "array": [r["ci_hi"] - r["value"] for r in rs],
-                     "arrayminus": [r["value"] - r["ci_lo"] for r in rs]}))
+                     "array": [_gap(r.get("ci_hi"), r.get("value")) for r in rs],
+                     "arrayminus": [_gap(r.get("value"), r.get("ci_lo")) for r in rs]}))
     fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
     return style(fig, "Correctness probe: AUROC of predicting each readout's correctness "
                  "from its block", "memory block", "AUROC")
+
+
+def _gap(a: Any, b: Any) -> float | None:
+    """``a - b``, or None where either is undefined."""
+    return a - b if defined(a) and defined(b) else None

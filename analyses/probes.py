@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, style
 from workbench.errors import UserError
+from workbench.stats import UNDEFINED, interval_reason, one_class_reason
 from workbench.store import Store, open_store
 
 
@@ -120,16 +121,23 @@ def probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, control_y: np.ndarra
     """One cell: metric, CI, control, selectivity, baselines. With ``keep``, the out-of-fold
     probabilities come back too (``_oof``), for intervals over several cells."""
     k = int(y.max()) + 1 if len(y) else 0
-    if len(y) < 2 * cfg.folds or k < 2:
+    reason = one_class_reason(y.tolist())
+    if reason is None and len(y) < 2 * cfg.folds:
+        reason = f"too few items ({len(y)}) for {cfg.folds} folds"
+    if reason is not None:  # undefined: None in probes.json, with the reason
         return {"value": float("nan"), "ci_lo": float("nan"), "ci_hi": float("nan"),
                 "control": float("nan"), "selectivity": float("nan"),
                 "chance": 0.5 if k == 2 else (1 / k if k else float("nan")),
-                "majority": float("nan"), "n_items": int(len(y)), "n_classes": k,
-                "metric": "auroc" if k == 2 else "balanced_accuracy"}
+                "majority": float(np.bincount(y).max() / len(y)) if len(y) else float("nan"),
+                "n_items": int(len(y)), "n_classes": k,
+                "metric": "auroc" if k == 2 else "balanced_accuracy", UNDEFINED: reason}
     proba = out_of_fold(X, y, groups, cfg.folds, cfg.C, cfg.max_iter)
     value = score(y, proba, k)
     lo, hi = bootstrap_ci(lambda idx: score(y[idx], proba[idx], k), groups, cfg.n_boot,
                           cfg.seed)
+    if not np.isfinite(lo):
+        reason = "CI: " + (interval_reason(len(np.unique(groups)), "examples")
+                           or "every resample has one class")
     control, cp = float("nan"), None
     if control_y is not None:
         kc = int(control_y.max()) + 1
@@ -141,7 +149,8 @@ def probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, control_y: np.ndarra
             "selectivity": value - control if np.isfinite(control) else float("nan"),
             "chance": 0.5 if k == 2 else 1 / k,
             "majority": float(np.bincount(y).max() / len(y)), "n_items": int(len(y)),
-            "n_classes": k, "metric": "auroc" if k == 2 else "balanced_accuracy"}
+            "n_classes": k, "metric": "auroc" if k == 2 else "balanced_accuracy",
+            **({UNDEFINED: reason} if reason else {})}
 
 
 def control_labels(store: Store, rows: np.ndarray, y: np.ndarray, mode: str, seed: int

@@ -18,9 +18,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from workbench import artifacts
 from workbench.errors import UserError
-from workbench.io import atomic_write_text, read_json
-from workbench.stats import wilson
+from workbench.io import atomic_write_text
+from workbench.runs import read_config, read_metrics
+from workbench.stats import interval_reason, show, wilson
 
 SNAPSHOT_FILES = ("config.json", "metrics.json", "log.jsonl", "controls.json")
 METHOD_ORDER = ("nocot", "pause", "cot", "coconut", "rim")
@@ -55,11 +57,17 @@ def load(root: Path) -> list[dict[str, Any]]:
     for d in sorted((root / "runs").glob("*")):
         if not (d / "metrics.json").exists():
             continue
-        config = json.loads((d / "config.json").read_text())
-        metrics = json.loads((d / "metrics.json").read_text())
-        log = [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines() if x.strip()]
-        controls = (json.loads((d / "controls.json").read_text())
+        config = read_config(d, artifacts.ConfigSummary)
+        metrics = read_metrics(d)
+        log = ([r.model_dump(exclude_unset=True) for r in artifacts.read_log(d / "log.jsonl")]
+               if (d / "log.jsonl").exists() else [])
+        controls = (artifacts.read_dict(d / "controls.json", artifacts.Controls)
                     if (d / "controls.json").exists() else None)
+        test = metrics.get("test") or {}
+        for key in ("n", "accuracy"):
+            if test.get(key) is None:
+                raise UserError("missing: the run has no test evaluation", file=d / "metrics.json",
+                                field=f"test.{key}")
         rows.append({"name": d.name, "config": config, "metrics": metrics, "log": log,
                      "controls": controls})
     return rows
@@ -104,7 +112,14 @@ def write_figure(fig: Any, path: Path) -> None:
     atomic_write_text(path, fig.to_html(include_plotlyjs="cdn", div_id=path.stem))
 
 
-def accuracy_ci(accs: list[float], ns: list[int]) -> tuple[float, float]:
+def ci_text(lo: float | None, hi: float | None, n: int, sep: str = "–") -> str:
+    """A percent interval, or why it is undefined."""
+    if lo is None or hi is None:
+        return f"undefined ({interval_reason(n, 'test examples') or 'no interval'})"
+    return f"{100 * lo:.1f}{sep}{100 * hi:.1f}"
+
+
+def accuracy_ci(accs: list[float], ns: list[int]) -> tuple[float, float] | tuple[None, None]:
     """95 % CI of a method's accuracy: over seeds (Student t on the seed means, clipped to
     [0, 1]) when there are two or more, so that seed-to-seed variation counts; the Wilson
     interval over test examples for a single run."""
@@ -165,14 +180,14 @@ def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
         ratio = (_ms([x / base for x in ttft if x is not None], digits=2)
                  if base else "–")
         anyb = [t["any_block_accuracy"] for t in tests if "any_block_accuracy" in t]
-        seeds = ", ".join(str(r["config"]["train"]["seed"]) for r in runs)
+        seeds = ", ".join(str(r["config"]["train"].get("seed", "?")) for r in runs)
         any_block = _ms(anyb, 100) if anyb else "–"
         lines.append(
             f"| {METHOD_NAMES.get(method, method)} | {seeds} "
-            f"| {_ms(accs, 100)} | {100 * lo:.1f}–{100 * hi:.1f} | {any_block} "
-            f"| {_ms([t['mean_generated_tokens'] for t in tests])} "
-            f"| {_ms([t['mean_latent_steps'] for t in tests])} | {_ms(ttft)} | {ratio} "
-            f"| {_ms([r['metrics']['train']['seconds'] for r in runs], 1 / 60)} "
+            f"| {_ms(accs, 100)} | {ci_text(lo, hi, sum(t['n'] for t in tests))} | {any_block} "
+            f"| {_ms([t.get('mean_generated_tokens') for t in tests])} "
+            f"| {_ms([t.get('mean_latent_steps') for t in tests])} | {_ms(ttft)} | {ratio} "
+            f"| {_ms([(r['metrics'].get('train') or {}).get('seconds') for r in runs], 1 / 60)} "
             f"| {runs[0]['metrics'].get('parameters', 0):,} "
             f"| {published.get(method, '–')} | {PUBLISHED_TTFT.get(method, '–')} |")
     return lines
@@ -205,7 +220,7 @@ def depth_table(rows: list[dict[str, Any]]) -> list[str]:
             accs, ns = [x["accuracy"] for x in found], [x["n"] for x in found]
             lo, hi = accuracy_ci(accs, ns)
             n = "/".join(str(x) for x in sorted(set(ns)))
-            cells.append(f"{_ms(accs, 100)} [{100 * lo:.1f}–{100 * hi:.1f}] (n {n})")
+            cells.append(f"{_ms(accs, 100)} [{ci_text(lo, hi, sum(ns))}] (n {n})")
         lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -223,15 +238,13 @@ def snapshot_analyses(run: Path, root: Path) -> Path:
         raise UserError("no analyses/*.json: run lwb demo or lwb analyze on it first", file=run)
     identity = None
     if (run / "config.json").exists():
-        config = read_json(run / "config.json")
-        train = config.get("train") if isinstance(config, dict) else None
-        if not isinstance(train, dict):
-            raise UserError("no 'train' section", file=run / "config.json")
+        train = read_config(run, artifacts.ConfigTrain)["train"]
         identity = {k: train.get(k) for k in ("task", "preset", "method", "size", "seed")}
     dest = root / "analyses" / run.name
     dest.mkdir(parents=True, exist_ok=True)
     for name in found:
-        atomic_write_text(dest / name, json.dumps(read_json(src / name), indent=1) + "\n")
+        atomic_write_text(dest / name, json.dumps(artifacts.read_analysis(src / name),
+                                                  indent=1) + "\n")
     if identity:
         atomic_write_text(dest / "run.json", json.dumps(identity, indent=1) + "\n")
     return dest
@@ -253,7 +266,7 @@ def _ci(value: Any, lo: Any, hi: Any, digits: int = 2) -> str:
 def depth_row(name: str, d: Path) -> str:
     """One run's reasoning-depth numbers from its analysis snapshots."""
     def load_one(f: str) -> Any:
-        return read_json(d / f) if (d / f).exists() else None
+        return artifacts.read_analysis(d / f) if (d / f).exists() else None
 
     align, corr = load_one("alignment.json"), load_one("correctness.json")
     inter, proj, probes = (load_one("interventions.json"), load_one("projections.json"),
@@ -285,7 +298,9 @@ def depth_row(name: str, d: Path) -> str:
             layer = max(per_layer, key=per_layer.get)
             auroc = f"{per_layer[layer]:.2f} (layer {layer})"
         else:
-            auroc = "undefined (no wrong readout)"
+            from analyses.correctness import auroc_summary
+
+            auroc = show(None, reason=auroc_summary(corr)[1])
     spec = "–"
     b = ((proj or {}).get("block_specificity") or {}).get("projected")
     if b:  # None where a run has one latent step a example (no-CoT)
@@ -318,9 +333,9 @@ def depth_figure(root: Path, runs: list[Path]) -> Path | None:
     for d in runs:
         if not (d / "alignment.json").exists():
             continue
-        a = read_json(d / "alignment.json")
+        a = artifacts.read_analysis(d / "alignment.json")
         if a.get("matrices"):
-            ident = read_json(d / "run.json") if (d / "run.json").exists() else {}
+            ident = artifacts.read_analysis(d / "run.json") if (d / "run.json").exists() else {}
             by_task[ident.get("task") or d.name.split("-")[0]].append((d.name, a))
     if not by_task:
         return None
@@ -520,7 +535,7 @@ def curves_figure(rows: list[dict[str, Any]], task: str, path: Path) -> None:
     fig = go.Figure()
     for r in rows:
         points = [(e["elapsed_s"] / 60, 100 * e["valid_accuracy"]) for e in r["log"]
-                  if "valid_accuracy" in e]
+                  if e.get("valid_accuracy") is not None and e.get("elapsed_s") is not None]
         if points:
             fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points],
                                      mode="lines+markers", name=r["name"]))
@@ -535,7 +550,7 @@ def curve_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["| run | validation accuracy % at (minutes) |", "|---|---|"]
     for r in rows:
         pts = [f"{100 * e['valid_accuracy']:.0f} ({e['elapsed_s'] / 60:.1f})" for e in r["log"]
-               if "valid_accuracy" in e]
+               if e.get("valid_accuracy") is not None and e.get("elapsed_s") is not None]
         lines.append(f"| {r['name']} | {' → '.join(pts) or '–'} |")
     return lines
 
@@ -562,7 +577,7 @@ def bench_section(root: Path) -> list[str]:
            "`docs/results/benchmarks/`), on this project's 2-core CPU machine unless a `device` "
            "field says otherwise. Ratios were measured side by side in one run.", ""]
     for f in files:
-        data = read_json(f)
+        data = artifacts.read(f, artifacts.Benchmark)
         checks = data.get("checks", {}) if isinstance(data, dict) else {}
         out += [f"### {f.stem} (`benchmarks/{f.stem}.py`)", "", "| measure | value |",
                 "|---|---|"]
@@ -641,9 +656,7 @@ def results(runs: list[Path], out: Path, notes_file: Path | None = None,
     for run in analyses or []:
         snapshot_analyses(Path(run), root)
     for f in bench or []:
-        data = read_json(f)
-        if not isinstance(data, dict):
-            raise UserError("a benchmark result must be one JSON object", file=f)
+        data = artifacts.read(f, artifacts.Benchmark)
         (root / "benchmarks").mkdir(parents=True, exist_ok=True)
         atomic_write_text(root / "benchmarks" / Path(f).name, json.dumps(data, indent=2) + "\n")
     notes = notes_file.read_text() if notes_file and notes_file.exists() else ""

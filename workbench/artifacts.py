@@ -124,7 +124,7 @@ class TrainSection(Schema):
     method: str | None = None
     size: str | None = None
     seed: int | None = None
-    lr: FiniteFloat | None = None
+    lr: FiniteFloat | str | None = None  # a hand-edited snapshot may say "1e-3?"
 
 
 class RunConfig(Schema):
@@ -133,6 +133,22 @@ class RunConfig(Schema):
     model: ModelConfig
     task: TaskSection
     method: MethodSection
+    train: TrainSection
+
+
+class ConfigSummary(Schema):
+    """What tables of runs read from a ``config.json`` (a results snapshot may carry its model
+    section only in part); loading a model checks the whole :class:`RunConfig`."""
+
+    model: dict[str, Any] = {}
+    task: TaskSection
+    method: MethodSection
+    train: TrainSection
+
+
+class ConfigTrain(Schema):
+    """A ``config.json`` read only for its ``train`` section (which model analyses describe)."""
+
     train: TrainSection
 
 
@@ -307,19 +323,20 @@ class Probes(RootModel[list[ProbeRecord]]):
 
 
 class Alignment(Undefined):
-    key: str
-    kind: str
-    best_layer: int
+    key: str | None = None
+    kind: str | None = None
+    best_layer: int | None = None
     diagonality: Stat = None
     diagonality_ci: Interval | None = None
     diagonality_per_layer: dict[str, Stat] = {}
-    matrices: dict[str, Any]
+    matrices: dict[str, list[list[dict[str, Any]]]] = {}
     latent_steps: list[int] = []
     proof_steps: int | None = None
 
     @model_validator(mode="after")
     def _best_is_a_layer(self) -> Alignment:
-        if self.matrices and str(self.best_layer) not in self.matrices:
+        if self.matrices and self.best_layer is not None and \
+                str(self.best_layer) not in self.matrices:
             raise ValueError(f"best_layer {self.best_layer} has no matrix")
         return self
 
@@ -346,7 +363,7 @@ class Selection(Undefined):
 
 
 class Correctness(Undefined):
-    records: list[CorrectnessRecord]
+    records: list[CorrectnessRecord] = []
     best_layer: int | None = None
     mean_auroc_per_layer: dict[str, Stat] = {}
     selection: dict[str, Selection] = {}

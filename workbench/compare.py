@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from workbench.artifacts import ConfigSummary
 from workbench.runs import read_config, read_metrics
 
 COLUMNS = ("run", "task", "method", "size", "seed", "lr", "parameters", "accuracy",
@@ -13,7 +14,7 @@ COLUMNS = ("run", "task", "method", "size", "seed", "lr", "parameters", "accurac
 
 
 def run_row(path: Path, split: str = "test") -> dict[str, Any]:
-    config = read_config(path)
+    config = read_config(path, ConfigSummary)
     metrics = read_metrics(path)  # validated: every section is an object or absent
     result = metrics.get(split) or {}
     train = metrics.get("train") or {}

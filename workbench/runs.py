@@ -98,10 +98,11 @@ def write_manifest(path: Path) -> dict[str, Any]:
 INCOMPLETE = "missing (not a complete run directory)"
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
+def read_config(path: str | Path, schema: Any = None) -> dict[str, Any]:
     """A run's ``config.json``, validated by :class:`workbench.artifacts.RunConfig` (sections,
-    model sizes within bounds, known dtype); the dict as written."""
-    return artifacts.read_dict(Path(path) / CONFIG, artifacts.RunConfig, missing=INCOMPLETE)
+    model sizes within bounds, known dtype) or the ``schema`` given; the dict as written."""
+    return artifacts.read_dict(Path(path) / CONFIG, schema or artifacts.RunConfig,
+                               missing=INCOMPLETE)
 
 
 def read_metrics(path: str | Path, missing: str = "no metrics.json: the run has not finished"

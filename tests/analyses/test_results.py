@@ -257,7 +257,8 @@ def test_a_damaged_analysis_snapshot_is_a_one_line_error(tmp_path):
     assert [c.strip() for c in row.split("|")[1:-1]][8] == "–"
     (tmp_path / "docs" / "results" / "analyses" / "chain-cot" / "probes.json").write_text(
         json.dumps([{"value": 0.5}]))  # no layer or step
-    with pytest.raises(UserError, match=r"analyses/chain-cot: unexpected analysis snapshot"):
+    # its schema names the file and the field
+    with pytest.raises(UserError, match=r"analyses/chain-cot/probes.json: field '\[0\]\.layer'"):
         results([], tmp_path / "docs" / "RESULTS.md")
 
 
