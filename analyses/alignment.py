@@ -10,7 +10,6 @@ reported at the layer where the diagonal is strongest and at every layer.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from joblib import Parallel, delayed
 from analyses.common import main_kind, save_figure, save_json, style
 from analyses.probes import ProbeConfig, ProbeSettings, encode_labels, probe, score
 from workbench.errors import UserError
+from workbench.stats import UNDEFINED, show
 from workbench.store import Store, open_store
 
 
@@ -41,7 +41,13 @@ class AlignmentConfig(ProbeSettings):
 
 
 def proof_table(store: Store) -> dict[str, list[dict[str, Any]]]:
-    return {r["example_id"]: json.loads(r["proof"]) for r in store.examples}
+    from workbench.artifacts import Proof
+    from workbench.schemas import loads, parse
+
+    where = store.path / "examples"
+    return {r["example_id"]: parse(Proof, loads(r["proof"] or "[]", file=where), file=where,
+                                   field=f"{r['example_id']}.proof")
+            for r in store.examples}
 
 
 def choose_key(proofs: dict[str, list[dict[str, Any]]], key: str | None) -> str:
@@ -164,14 +170,19 @@ def figure(result: dict[str, Any]) -> Any:
     best = str(result["best_layer"])
     cells = result["matrices"].get(best, [])
     z = [[(c or {}).get("selectivity") for c in row] for row in cells]
-    text = [[("–" if c is None else f"probe {c['value']:.3f} [{c['ci_lo']:.3f}, {c['ci_hi']:.3f}]"
-              f"<br>control {c['control']:.3f}<br>selectivity {c['selectivity']:.3f}"
-              f"<br>n {c['n_items']}") for c in row] for row in cells]
-    fig = go.Figure(go.Heatmap(z=z, x=[f"proof {s}" for s in range(result["proof_steps"])],
-                               y=[f"latent {t}" for t in result["latent_steps"]], text=text,
+    def f(c: dict[str, Any], key: str) -> str:
+        return show(c.get(key), reason=c.get(UNDEFINED))
+
+    text = [[("–" if c is None else f"probe {f(c, 'value')} [{f(c, 'ci_lo')}, {f(c, 'ci_hi')}]"
+              f"<br>control {f(c, 'control')}<br>selectivity {f(c, 'selectivity')}"
+              f"<br>n {c.get('n_items')}") for c in row] for row in cells]
+    n_proof = result.get("proof_steps") or max((len(r) for r in cells), default=0)
+    latent = result.get("latent_steps") or list(range(len(cells)))
+    fig = go.Figure(go.Heatmap(z=z, x=[f"proof {s}" for s in range(n_proof)],
+                               y=[f"latent {t}" for t in latent], text=text,
                                hoverinfo="text", colorscale="Viridis",
                                colorbar={"title": "selectivity"}))
-    lo, hi = result["diagonality_ci"]
-    return style(fig, f"Latent step × proof step ({result['key']}), layer {best}: diagonality "
-                 f"{result['diagonality']:.3f} [{lo:.3f}, {hi:.3f}]", "proof step",
-                 "latent step")
+    lo, hi = result.get("diagonality_ci") or (None, None)
+    return style(fig, f"Latent step × proof step ({result.get('key')}), layer {best}: "
+                 f"diagonality {show(result.get('diagonality'), reason=result.get(UNDEFINED))} "
+                 f"[{show(lo)}, {show(hi)}]", "proof step", "latent step")

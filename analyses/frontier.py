@@ -28,6 +28,7 @@ import numpy as np
 
 from analyses.common import style
 from workbench.errors import UserError
+from workbench.stats import defined
 from workbench.store import Store
 from workbench.tasks import TASKS
 from workbench.tokenizer import Tokenizer
@@ -183,9 +184,9 @@ def frontier_figure(cells: list[dict[str, Any]], kind: str, n_layers: int, task:
                     x=[c["step"] for c in mine], y=y, mode="lines+markers", name=names[g],
                     legendgroup=g, showlegend=layer == 0 and r == 1, line={"color": colors[g]},
                     error_y={"type": "data", "symmetric": False,
-                             "array": [hi - m if m is not None else None
+                             "array": [hi - m if defined(m) and defined(hi) else None
                                        for (_, hi), m in zip(ci, y)],
-                             "arrayminus": [m - lo if m is not None else None
+                             "arrayminus": [m - lo if defined(m) and defined(lo) else None
                                             for (lo, _), m in zip(ci, y)]}),
                     row=r, col=layer + 1)
             fig.update_xaxes(title_text="latent step t", dtick=1, row=r, col=layer + 1)

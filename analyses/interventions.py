@@ -37,7 +37,6 @@ so an edit there reaches it).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,6 +55,7 @@ from workbench.methods import Method, Prediction, Tokenized
 from workbench.methods.base import collate
 from workbench.models import HookedTransformer
 from workbench.rollout import Hook, Layout, PassHooks, Recorder
+from workbench.stats import defined
 
 #: Latent-step kinds that sit in the prompt (known before decoding), so they can be intervened on.
 LATENT_KINDS = ("block", "thought", "pause")
@@ -337,12 +337,10 @@ def summarize_by_depth(depths: Sequence[int], answers: Sequence[str], clean: Seq
 def _inputs(cfg: InterventionConfig) -> tuple[str, str]:
     run, data = cfg.run, cfg.data
     if cfg.store and not (run and data):
-        manifest = Path(cfg.store) / "manifest.json"
-        try:
-            info = json.loads(manifest.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserError(f"cannot read the store's manifest: {e}", file=manifest) from None
-        run, data = run or info.get("run", ""), data or info.get("dataset", "")
+        from workbench.artifacts import StoreManifest, read
+
+        info = read(Path(cfg.store) / "manifest.json", StoreManifest)
+        run, data = run or info.run or "", data or info.dataset or ""
     if not run or not data:
         raise UserError("give --run and --data (or --store)", field="run" if not run else "data")
     return run, data
@@ -426,15 +424,16 @@ def figure(result: dict[str, Any]) -> Any:
             if not mine:
                 continue
             y = [r["accuracy_change"] for r in mine]
-            ci = [r["accuracy_change_ci"] for r in mine]
+            ci = [r.get("accuracy_change_ci") or (None, None) for r in mine]
             fig.add_trace(go.Scatter(
                 x=["all" if all_steps else str(r["step"] + 1) for r in mine], y=y,
                 mode="markers" if all_steps else "lines+markers", name=kind, legendgroup=kind,
                 showlegend=not all_steps, marker={"color": color, "size": 9},
                 line={"color": color},
                 error_y={"type": "data", "symmetric": False,
-                         "array": [hi - v for v, (_, hi) in zip(y, ci)],
-                         "arrayminus": [v - lo for v, (lo, _) in zip(y, ci)]}), row=1, col=1)
+                         "array": [_gap(hi, v) for v, (_, hi) in zip(y, ci)],
+                         "arrayminus": [_gap(v, lo) for v, (lo, _) in zip(y, ci)]}),
+                row=1, col=1)
     fig.add_hline(y=0, line={"color": "#999", "dash": "dot"}, row=1, col=1)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=categories, row=1,
                      col=1, title_text=f"latent step ({result['step_kind']}; all = every step "
@@ -465,3 +464,8 @@ def figure(result: dict[str, Any]) -> Any:
           "accuracy change vs clean (95 % bootstrap CI)")
     fig.update_layout(height=420 * rows)
     return fig
+
+
+def _gap(a: Any, b: Any) -> float | None:
+    """``a - b``, or None where either is undefined."""
+    return a - b if defined(a) and defined(b) else None

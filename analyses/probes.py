@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, style
 from workbench.errors import UserError
-from workbench.stats import UNDEFINED, interval_reason, one_class_reason
+from workbench.stats import UNDEFINED, interval_reason, one_class_reason, show
 from workbench.store import Store, open_store
 
 
@@ -217,11 +217,7 @@ def heatmap(records: list[dict[str, Any]], title: str) -> Any:
                         horizontal_spacing=0.12)
     for col, field in ((1, "value"), (2, "selectivity")):
         z = [[at[(la, s)][field] for s in steps] for la in layers]
-        text = [[(f"layer {la}, step {s}<br>{metric} {at[(la, s)]['value']:.3f} "
-                  f"[{at[(la, s)]['ci_lo']:.3f}, {at[(la, s)]['ci_hi']:.3f}]<br>"
-                  f"control {at[(la, s)]['control']:.3f}<br>selectivity "
-                  f"{at[(la, s)]['selectivity']:.3f}<br>chance {at[(la, s)]['chance']:.3f}"
-                  f"<br>n {at[(la, s)]['n_items']}") for s in steps] for la in layers]
+        text = [[_hover(at[(la, s)], la, s, metric) for s in steps] for la in layers]
         fig.add_trace(go.Heatmap(z=z, x=[str(s) for s in steps], y=[str(la) for la in layers],
                                  text=text, hoverinfo="text", colorscale="Viridis",
                                  colorbar={"x": 0.45 if col == 1 else 1.0}), row=1, col=col)
@@ -229,6 +225,16 @@ def heatmap(records: list[dict[str, Any]], title: str) -> Any:
         fig.update_yaxes(title_text="layer", row=1, col=col)
     style(fig, title, "latent step", "layer")
     return fig
+
+
+def _hover(r: dict[str, Any], layer: int, step: int, metric: str) -> str:
+    """One cell's hover text; an undefined statistic reads ``undefined (reason)``."""
+    def f(key: str) -> str:
+        return show(r.get(key), reason=r.get(UNDEFINED))
+
+    return (f"layer {layer}, step {step}<br>{metric} {f('value')} [{f('ci_lo')}, {f('ci_hi')}]"
+            f"<br>control {f('control')}<br>selectivity {f('selectivity')}<br>chance "
+            f"{show(r.get('chance'))}<br>n {r.get('n_items')}")
 
 
 def run(cfg: ProbeConfig) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ Figures use the one figure style of :func:`analyses.common.style`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,10 @@ import streamlit as st
 from analyses.common import style
 from app import common
 from workbench import browse
+from workbench.artifacts import Proof
 from workbench.errors import UserError
+from workbench.schemas import loads, parse
+from workbench.stats import UNDEFINED, show
 
 PATH_COLOR, NODE_COLOR, EDGE_COLOR = "#d62728", "#9ecae1", "#bdbdbd"
 ROLE_SYMBOL = {"root": "diamond", "target": "star", "other option": "square",
@@ -68,7 +70,11 @@ def show_problem(example: dict[str, Any], name: str, where: Any = None) -> None:
     """The question for a person: the graph (ProsQA, reach, chain) with the proof path
     highlighted and the question's sentences, those on the path in bold."""
     where = where or st
-    proof = json.loads(example.get("proof") or "[]")
+    try:
+        proof = parse(Proof, loads(example.get("proof") or "[]"), field="proof")
+    except UserError as e:
+        where.warning(f"example {example.get('example_id')}: {e}")
+        proof = []
     task = example.get("task") or ""
     with common.shown():
         p = browse.problem(task, example["question"], proof)
@@ -199,19 +205,20 @@ def show_probes(run: Path, name: str, where: Any = None) -> None:
 
     where = where or st
     with common.shown():
-        records = common.analysis(run, "probes.json")
-        if not isinstance(records, list) or not records:
-            raise UserError("expected a non-empty list of probe records",
-                                   file=browse.analysis_path(run, "probes.json"))
+        records = common.analysis(run, "probes.json")  # checked: a non-empty list of cells
         target, kind = records[0].get("target"), records[0].get("kind")
         common.figure(heatmap(records, f"Linear probes for {target} ({kind} states); hover: "
                                        "CI, control, selectivity"), f"{name}-probes", where)
-        best = max(records, key=lambda r: -np.inf if r["value"] is None
-                   or np.isnan(r["value"]) else r["value"])
+        best = max(records, key=lambda r: r["value"] if r.get("value") is not None else -np.inf)
+
+        def f(key: str) -> str:
+            return show(best.get(key), reason=best.get(UNDEFINED))
+
         where.markdown(f"Best cell: layer {best['layer']}, step {best['step']}: "
-                       f"{best['metric']} {best['value']:.3f} [{best['ci_lo']:.3f}, "
-                       f"{best['ci_hi']:.3f}], control {best['control']:.3f}, selectivity "
-                       f"{best['selectivity']:.3f}")
+                       f"{best.get('metric', '')} {f('value')} [{f('ci_lo')}, {f('ci_hi')}], "
+                       f"control {f('control')}, selectivity {f('selectivity')}")
+        if best.get("value") is None:
+            where.caption(f"Every cell is undefined: {best.get(UNDEFINED) or 'no value'}")
         cols = ["layer", "step", "metric", "value", "ci_lo", "ci_hi", "control", "selectivity",
                 "chance", "majority", "n_items", "n_classes"]
         common.table(pd.DataFrame(records)[[c for c in cols if c in records[0]]],
@@ -224,6 +231,9 @@ def show_alignment(run: Path, name: str, where: Any = None, layer_key: str = "")
     where = where or st
     with common.shown():
         result = common.analysis(run, "alignment.json")
+        if not result.get("matrices") or result.get("best_layer") is None:
+            raise UserError("no alignment matrices (or no best_layer)",
+                            file=browse.analysis_path(run, "alignment.json"), field="matrices")
         layers = sorted(result["matrices"], key=int)
         best = str(result["best_layer"])
         layer = where.selectbox("alignment layer", layers, index=layers.index(best),
@@ -232,14 +242,15 @@ def show_alignment(run: Path, name: str, where: Any = None, layer_key: str = "")
                                                                         else ""))
         per_layer = result.get("diagonality_per_layer", {})
         shown_result = {**result, "best_layer": layer,
-                        "diagonality": per_layer.get(layer, float("nan")),
-                        "diagonality_ci": result["diagonality_ci"] if layer == best
-                        else [float("nan"), float("nan")]}
+                        "diagonality": per_layer.get(layer),
+                        "diagonality_ci": result.get("diagonality_ci") if layer == best
+                        else None}
         common.figure(figure(shown_result), f"{name}-alignment", where)
-        lo, hi = result["diagonality_ci"]
-        where.markdown(f"Diagonality at the best layer ({best}): **{result['diagonality']:.3f}** "
-                       f"[{lo:.3f}, {hi:.3f}] (proof field `{result['key']}`, "
-                       f"{result['kind']} states)")
+        lo, hi = result.get("diagonality_ci") or (None, None)
+        diag = show(result.get("diagonality"), reason=result.get(UNDEFINED))
+        where.markdown(f"Diagonality at the best layer ({best}): **{diag}** "
+                       f"[{show(lo)}, {show(hi)}] (proof field `{result.get('key')}`, "
+                       f"{result.get('kind')} states)")
         common.table(pd.DataFrame({"layer": list(per_layer), "diagonality":
                                    list(per_layer.values())}), f"{name}-diagonality", where,
                      folded="diagonality per layer")
@@ -275,7 +286,7 @@ def show_frontier(run: Path, name: str, where: Any = None) -> None:
                                 .get("mean") for g in GROUPS},
                              "rank gap": gap.get("mean"),
                              "gap ci": None if not gap.get("ci") else
-                             f"[{gap['ci'][0]:.2f}, {gap['ci'][1]:.2f}]"})
+                             f"[{show(gap['ci'][0], 2)}, {show(gap['ci'][1], 2)}]"})
         where.markdown("Latent step t is compared with the nodes at BFS depth t + 1 from the root "
                        "(the frontier); a positive rank gap (unreachable − frontier mean rank) "
                        "means the state ranks the frontier's nodes above the unreachable ones.")
@@ -288,17 +299,28 @@ def show_correctness(run: Path, name: str, where: Any = None) -> None:
 
     where = where or st
     with common.shown():
+        from analyses.correctness import auroc_summary
+
         result = common.analysis(run, "correctness.json")
-        common.figure(figure(result["records"], result["best_layer"]), f"{name}-correctness",
-                      where)
-        best = [r for r in result["records"] if r["layer"] == result["best_layer"]]
-        where.markdown(f"Best layer {result['best_layer']}: AUROC per block "
-                       + ", ".join(f"block {r['block']} {r['value']:.3f}" for r in best))
-        sel = result.get("selection", {})
-        common.table(pd.DataFrame([{"answer": k, "accuracy": v["accuracy"],
-                                    "ci_lo": v["ci"][0], "ci_hi": v["ci"][1], "n": v["n"]}
+        records = result.get("records") or []
+        value, reason = auroc_summary(result)
+        if value is None:
+            where.info(f"Correctness AUROC undefined: {reason}")
+        if records:
+            common.figure(figure(records, result.get("best_layer")), f"{name}-correctness",
+                          where)
+        best = [r for r in records if r["layer"] == result.get("best_layer")]
+        where.markdown(f"Best layer {result.get('best_layer')}: AUROC per block "
+                       + ", ".join(f"block {r['block']} "
+                                   f"{show(r.get('value'), reason=r.get(UNDEFINED) or reason)}"
+                                   for r in best))
+        sel = result.get("selection") or {}
+        common.table(pd.DataFrame([{"answer": k, "accuracy": v.get("accuracy"),
+                                    "ci_lo": (v.get("ci") or [None, None])[0],
+                                    "ci_hi": (v.get("ci") or [None, None])[1], "n": v.get("n"),
+                                    "undefined": v.get(UNDEFINED)}
                                    for k, v in sel.items()]), f"{name}-selection", where)
-        common.table(pd.DataFrame(result["records"]), f"{name}-correctness-table", where,
+        common.table(pd.DataFrame(records), f"{name}-correctness-table", where,
                      folded="every layer and block")
 
 
@@ -307,8 +329,8 @@ def interventions_table(result: dict[str, Any]) -> pd.DataFrame:
     for r in result["results"]:
         lo, hi = r.get("accuracy_change_ci") or (None, None)
         rows.append({"step": "all" if r["step"] == "all" else str(int(r["step"]) + 1),
-                     "kind": r["kind"], "accuracy": r["accuracy"],
-                     "change": r["accuracy_change"], "ci_lo": lo, "ci_hi": hi,
+                     "kind": r["kind"], "accuracy": r.get("accuracy"),
+                     "change": r.get("accuracy_change"), "ci_lo": lo, "ci_hi": hi,
                      "flip_rate": r.get("flip_rate"), "follows_donor": r.get("follows_donor")})
     return pd.DataFrame(rows)
 
@@ -320,10 +342,10 @@ def show_interventions(run: Path, name: str, where: Any = None) -> None:
     with common.shown():
         result = common.analysis(run, "interventions.json")
         common.figure(figure(result), f"{name}-interventions", where)
-        where.markdown(f"Clean accuracy **{result['clean_accuracy']:.3f}** on {result['n']} "
-                       f"examples; interventions at layer {result['layer']} "
-                       f"(`{result['hook']}`) on {result['steps']} {result['step_kind']}s "
-                       "(steps counted from 1).")
+        where.markdown(f"Clean accuracy **{show(result.get('clean_accuracy'))}** on "
+                       f"{result.get('n')} examples; interventions at layer "
+                       f"{result.get('layer')} (`{result.get('hook')}`) on {result.get('steps')} "
+                       f"{result.get('step_kind')}s (steps counted from 1).")
         common.table(interventions_table(result), f"{name}-interventions-table", where)
 
 

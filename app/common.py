@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from workbench import browse
 from workbench.errors import UserError
@@ -58,6 +59,11 @@ def shown() -> Iterator[None]:
         st.info(str(e))
     except UserError as e:
         st.warning(str(e))
+    except Exception as e:  # a shape no schema foresaw: this section says so, the page goes on
+        if isinstance(e, ScriptControlException):  # st.stop / st.rerun: Streamlit's control
+            raise
+        first = (str(e).splitlines() or [""])[0][:200]
+        st.warning(f"this section could not be shown ({type(e).__name__}: {first})")
 
 
 # -- cached loading ------------------------------------------------------------------------------

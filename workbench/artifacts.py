@@ -432,6 +432,9 @@ class RunIdentity(Schema):
     seed: int | None = None
 
 
+Proof = list[dict[str, Any]]
+"""An example's proof (a store's ``examples.proof`` column, JSON text): one record per step."""
+
 Benchmark = dict[str, Any]
 """A ``benchmarks/`` script's JSON object (its ``checks`` map names to booleans)."""
 

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from workbench import io
 from workbench.errors import UserError
 
 CONFIG = "config.json"
@@ -104,7 +103,38 @@ def resolve_run(root: str | Path, name: str) -> Path:
         raise UserError(f"run name {name!r} points outside the runs root", field="run")
     if not (path / CONFIG).is_file():
         raise UserError(f"no run {name!r} in the runs root (no {CONFIG})", field="run")
-    return Path(root) / pure
+    run = Path(root) / pure
+    _ROOTS[str(run)] = real_root
+    return run
+
+
+#: The resolved runs root of each run :func:`resolve_run` handed out (files are opened only
+#: where their resolved path stays inside it).
+_ROOTS: dict[str, Path] = {}
+
+
+def confined(run: str | Path, file: str | Path) -> Path:
+    """``file`` (of ``run``) if its resolved path, symlinks followed, stays inside the runs root
+    (the run directory itself for a run not resolved through :func:`resolve_run`); else a
+    UserError: a link out of the root is never opened."""
+    run, file = Path(run), Path(file)
+    root = _ROOTS.get(str(run))
+    try:
+        root = root or run.resolve()
+        real = file.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise UserError("cannot resolve the path (a symlink loop?)", file=file) from None
+    if not real.is_relative_to(root):
+        raise UserError("is a link leading outside the runs root: not opened", file=file)
+    return file
+
+
+def confined_tree(run: Path, directory: Path) -> None:
+    """Every entry under ``directory`` (a store) stays inside the runs root."""
+    confined(run, directory)
+    for parent, dirs, files in os.walk(directory, followlinks=False):
+        for name in dirs + files:
+            confined(run, Path(parent) / name)
 
 
 def default_run(root: str | Path, runs: list[str]) -> str:
@@ -117,6 +147,7 @@ def check_config(run: Path) -> dict[str, Any]:
     """The run's config.json (a UserError naming the file if it is unreadable)."""
     from workbench.runs import read_config
 
+    confined(run, run / CONFIG)
     return read_config(run)
 
 
@@ -163,11 +194,15 @@ def _missing(file: Path, what: str, command: str | None) -> Missing:
 
 
 def read_json(file: str | Path, command: str | None = None) -> Any:
-    """A JSON artifact; :class:`Missing` (with ``command``) if absent, UserError if corrupt."""
+    """A JSON artifact checked by its schema (:data:`workbench.artifacts.ANALYSES`, by name);
+    :class:`Missing` (with ``command``) if absent, a UserError naming the file and field if it
+    is corrupt or wrongly shaped."""
+    from workbench import artifacts
+
     file = Path(file)
     if not file.is_file():
         raise _missing(file, file.name, command)
-    return io.read_json(file)
+    return artifacts.read_analysis(file)
 
 
 def read_parquet(file: str | Path, command: str | None = None) -> Any:
@@ -188,13 +223,18 @@ def read_analysis(run: Path, name: str) -> Any:
     """``<run>/analyses/<name>`` (JSON or parquet) with the command that makes it if absent."""
     file = analysis_path(run, name)
     command = _commands(run).get(name)
+    if file.is_file():
+        confined(run, file)
     return read_parquet(file, command) if name.endswith(".parquet") else read_json(file, command)
 
 
 def read_compare(root: str | Path) -> dict[str, Any]:
     """``<root>/compare/compare.json``."""
     root = Path(root)
-    return read_json(root / COMPARE / "compare.json",
+    file = root / COMPARE / "compare.json"
+    if file.is_file():
+        confined(root, file)
+    return read_json(file,
                      f"lwb analyze compare RUN… --out {root / COMPARE}")
 
 
@@ -205,13 +245,17 @@ def open_run_store(run: Path) -> Any:
     path = run / STORE
     if not path.exists():
         raise _missing(path, "store", _commands(run)[STORE])
+    confined_tree(run, path)
     return open_store(path)
 
 
 def load_model(run: Path) -> Any:
     """The run's model and tokenizer (:func:`workbench.runs.load_run`)."""
-    from workbench.runs import load_run
+    from workbench.runs import CONFIG, MANIFEST, METRICS, TOKENIZER, WEIGHTS, load_run
 
+    for name in (CONFIG, MANIFEST, METRICS, TOKENIZER, WEIGHTS):
+        if (run / name).exists():
+            confined(run, run / name)
     return load_run(run)
 
 
@@ -219,6 +263,7 @@ def load_model(run: Path) -> Any:
 def run_summary(root: str | Path, name: str) -> dict[str, Any]:
     """One row of the runs table: config, test metrics, which artifacts exist. A run without
     metrics (or with a broken config) still gets a row, with a note saying why."""
+    from workbench.artifacts import ConfigSummary
     from workbench.compare import run_row
     from workbench.runs import read_config
 
@@ -226,12 +271,16 @@ def run_summary(root: str | Path, name: str) -> dict[str, Any]:
     row: dict[str, Any] = {k: None for k in RUN_COLUMNS}
     row["run"] = name
     try:
+        for file in (CONFIG, "metrics.json"):
+            if (run / file).exists():
+                confined(run, run / file)
         row.update(run_row(run))
         row["run"] = name
     except UserError as e:
         row["note"] = str(e)
         try:
-            config = read_config(run)
+            confined(run, run / CONFIG)
+            config = read_config(run, ConfigSummary)
             row.update(task=f"{config['task'].get('name')}/{config['task'].get('preset')}",
                        method=config["method"].get("name"), size=config["train"].get("size"),
                        seed=config["train"].get("seed"))

@@ -197,20 +197,26 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
 
 
 def summary(runs: list[Path]) -> list[dict[str, Any]]:
+    from workbench.artifacts import read_analysis
+    from workbench.runs import read_metrics
+
     rows = []
     for run in runs:
-        metrics = json.loads((run / "metrics.json").read_text())
-        test = metrics.get("test", {})
+        metrics = read_metrics(run)
+        test = metrics.get("test") or {}
         row = {"run": run.name, "accuracy": test.get("accuracy"),
                "generated_tokens": test.get("mean_generated_tokens"),
                "ttft_ms": test.get("ttft_ms")}
         align = run / "analyses" / "alignment.json"
         if align.exists():
-            row["diagonality"] = json.loads(align.read_text()).get("diagonality")
+            row["diagonality"] = read_analysis(align).get("diagonality")
         corr = run / "analyses" / "correctness.json"
         if corr.exists():
-            c = json.loads(corr.read_text())
-            row["correctness_auroc"] = c["mean_auroc_per_layer"].get(str(c["best_layer"]))
+            from analyses.correctness import auroc_summary
+            from workbench.stats import show
+
+            value, reason = auroc_summary(read_analysis(corr))
+            row["correctness_auroc"] = value if value is not None else show(None, reason=reason)
         rows.append(row)
     return rows
 
