@@ -49,6 +49,7 @@ from analyses.frontier import (
 from workbench.errors import UserError
 from workbench.io import atomic_open, sha256_file
 from workbench.runs import WEIGHTS, load_run
+from workbench.stats import UNDEFINED, interval_reason
 from workbench.store import MANIFEST, Store, open_store
 from workbench.tokenizer import Tokenizer
 
@@ -187,6 +188,10 @@ def _summary(values: np.ndarray, groups: np.ndarray, n_boot: int, seed: int) -> 
     if not len(v):
         return {"mean": None, "ci": None, "n": 0}
     ci = bootstrap_ci(lambda ix: float(v[ix].mean()), g, n_boot=n_boot, seed=seed)
+    if not np.isfinite(ci[0]):  # one example: no interval (None, with the reason)
+        return {"mean": float(v.mean()), "ci": None, "n": int(len(v)),
+                UNDEFINED: "CI: " + (interval_reason(len(np.unique(g)), "examples")
+                                     or "no resample gives a number")}
     return {"mean": float(v.mean()), "ci": list(ci), "n": int(len(v))}
 
 
