@@ -77,7 +77,11 @@ def test_weights_of_another_shape_are_named(saved_run):
 
 
 def test_presets_span_a_tenth_to_ten_million_parameters_in_order():
-    counts = [count_parameters(build_model(model_config(p, 80, 512))) for p in PRESETS]
+    counts = {p: count_parameters(build_model(model_config(p, 80, 512))) for p in PRESETS}
+    ladder = [counts[p] for p in ("nano", "micro", "mini", "small")]
     assert list(PRESETS)[:4] == ["nano", "micro", "mini", "small"]
-    assert counts == sorted(counts)
-    assert 0.05e6 < counts[0] < 0.2e6 and 5e6 < counts[-1] < 15e6
+    assert ladder == sorted(ladder)
+    assert 0.05e6 < ladder[0] < 0.2e6 and 5e6 < ladder[-1] < 15e6
+    # the head-width variants are micro with fewer, wider heads: the same parameters
+    assert counts["micro-h2"] == counts["micro-h1"] == counts["micro"]
+    assert [PRESETS[p].n_heads for p in ("micro", "micro-h2", "micro-h1")] == [4, 2, 1]

@@ -39,6 +39,10 @@ PRESETS: dict[str, ModelPreset] = {
     "micro": ModelPreset(n_layers=4, d_model=128, n_heads=4, d_mlp=512),
     "mini": ModelPreset(n_layers=4, d_model=256, n_heads=4, d_mlp=1024),
     "small": ModelPreset(n_layers=6, d_model=384, n_heads=6, d_mlp=1536),
+    # micro's parameters with wider heads: a lookup over names redrawn per example (reach)
+    # matches one name among many in a head's query-key space, which 32 dimensions crowd.
+    "micro-h2": ModelPreset(n_layers=4, d_model=128, n_heads=2, d_mlp=512),
+    "micro-h1": ModelPreset(n_layers=4, d_model=128, n_heads=1, d_mlp=512),
 }
 
 
