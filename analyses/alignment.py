@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from analyses.common import main_kind, save_figure, save_json, style
+from analyses.common import main_kind, save_figure, save_json, store_layers, style
 from analyses.probes import ProbeConfig, ProbeSettings, encode_labels, probe, score
 from workbench.errors import UserError
+from workbench.schemas import LayerIndex
 from workbench.stats import UNDEFINED, show
 from workbench.store import Store, open_store
 
@@ -36,7 +37,7 @@ class AlignmentConfig(ProbeSettings):
     """Proof-record field to probe (default: value, else node, else the first field)."""
     kind: str | None = None
     """Latent-step kind (default: the store's main kind)."""
-    layers: list[int] | None = None
+    layers: list[LayerIndex] | None = None
     """Layers (default: all)."""
 
 
@@ -114,7 +115,7 @@ def run(cfg: AlignmentConfig) -> dict[str, Any]:
     eids, steps_col = store.column("example_id")[rows], store.column("step")[rows]
     latent_steps = sorted(set(steps_col.tolist()))
     n_proof = max((len(p) for p in proofs.values()), default=0)
-    layers = cfg.layers if cfg.layers is not None else list(range(store.n_layers + 1))
+    layers = store_layers(cfg.layers, store.n_layers)
     states = store.resid_all(rows)
     pcfg = ProbeConfig(folds=cfg.folds, C=cfg.C, max_iter=cfg.max_iter, n_boot=50,
                        seed=cfg.seed)

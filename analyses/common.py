@@ -31,6 +31,18 @@ def main_kind(store: Any) -> str:
     raise UserError("the store has no latent steps", file=store.path)
 
 
+def store_layers(layers: Sequence[int] | None, n_layers: int) -> list[int]:
+    """The residual-stream layers an analysis reads: ``layers`` checked against the store's
+    model (0 = embeddings … ``n_layers`` = after the last block), default all of them."""
+    if layers is None:
+        return list(range(n_layers + 1))
+    bad = [la for la in layers if not 0 <= la <= n_layers]
+    if bad:
+        raise UserError(f"{bad[0]} is not a layer of this store's model (0..{n_layers}: 0 = "
+                        f"embeddings, {n_layers} = after the last block)", field="--layers")
+    return list(layers)
+
+
 def style(fig: Any, title: str, x: str, y: str) -> Any:
     """The one figure style: readable title and axis labels, white template."""
     fig.update_layout(title={"text": title, "x": 0.02}, xaxis_title=x, yaxis_title=y,

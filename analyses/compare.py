@@ -33,14 +33,16 @@ import numpy as np
 from analyses.common import bootstrap_ci, save_figure, save_json, style
 from analyses.results import METHOD_NAMES, METHOD_ORDER
 from workbench.compare import compare_runs
+from workbench.config import Checked
 from workbench.errors import UserError
+from workbench.schemas import Count, Seed
 
 COLORS = {"nocot": "#7f7f7f", "pause": "#bcbd22", "cot": "#1f77b4", "coconut": "#ff7f0e",
           "rim": "#2ca02c", "icot": "#9467bd", "codi": "#8c564b"}
 
 
 @dataclass
-class CompareConfig:
+class CompareConfig(Checked):
     """Which runs to compare and where the results go."""
 
     runs: list[str] = field(default_factory=list)
@@ -49,9 +51,9 @@ class CompareConfig:
     """Output directory: compare.json, compare_efficiency.html, compare_scaling.html."""
     split: str = "test"
     """Which evaluation of metrics.json to read (test or valid)."""
-    n_boot: int = 1000
+    n_boot: Count = 1000
     """Bootstrap resamples (over seeds) for the CI of each scaling slope."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of the bootstrap."""
 
 

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from analyses.common import bootstrap_ci, save_figure, save_json, style
+from analyses.common import bootstrap_ci, save_figure, save_json, store_layers, style
 from analyses.probes import ProbeConfig, ProbeSettings, probe
 from workbench.errors import UserError
+from workbench.schemas import LayerIndex
 from workbench.stats import (
     ONE_CLASS,
     UNDEFINED,
@@ -39,7 +40,7 @@ class CorrectnessConfig(ProbeSettings):
     """Trajectory store of a RiM run."""
     out: str = ""
     """Output directory (correctness.json, correctness.html)."""
-    layers: list[int] | None = None
+    layers: list[LayerIndex] | None = None
     """Layers (default: all)."""
 
 
@@ -58,7 +59,7 @@ def run(cfg: CorrectnessConfig) -> dict[str, Any]:
         raise UserError("no block readout has a known correctness (y_readout_correct is empty)",
                         file=store.path)
     blocks = sorted(set(steps.tolist()))
-    layers = cfg.layers if cfg.layers is not None else list(range(store.n_layers + 1))
+    layers = store_layers(cfg.layers, store.n_layers)
     states = store.resid_all(rows)
     rng = np.random.default_rng(cfg.seed + 7919)
     uniq, inverse = np.unique(eids, return_inverse=True)

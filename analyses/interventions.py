@@ -50,11 +50,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from analyses.common import bootstrap_ci, save_figure, save_json, style
+from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.methods import Method, Prediction, Tokenized
 from workbench.methods.base import collate
 from workbench.models import HookedTransformer
 from workbench.rollout import Hook, Layout, PassHooks, Recorder
+from workbench.schemas import Count, LayerIndex, Seed
 from workbench.stats import defined
 
 #: Latent-step kinds that sit in the prompt (known before decoding), so they can be intervened on.
@@ -63,7 +65,7 @@ KINDS = ("zero", "mean", "noise", "swap", "identity")
 
 
 @dataclass
-class InterventionConfig:
+class InterventionConfig(Checked):
     """Which run, which examples, where and how to intervene."""
 
     run: str = ""
@@ -74,9 +76,9 @@ class InterventionConfig:
     """Trajectory store whose run and dataset to use when --run or --data is not given."""
     out: str = ""
     """Output directory: interventions.json and interventions.html."""
-    limit: int | None = None
+    limit: Count | None = None
     """Use the first N examples only."""
-    layer: int = 0
+    layer: LayerIndex = 0
     """Residual-stream layer: 0 = the step's input (blocks.0.hook_resid_pre), l = after block l
     (blocks.{l-1}.hook_resid_post)."""
     kinds: list[str] = field(default_factory=lambda: ["zero", "mean", "noise", "swap"])
@@ -84,11 +86,11 @@ class InterventionConfig:
     example's state), identity (control)."""
     all_steps: bool = True
     """Also intervene on every latent step at once (one condition per kind)."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of the swap derangement, the noise and the bootstrap."""
-    n_boot: int = 1000
+    n_boot: Count = 1000
     """Bootstrap resamples (over examples) for the CI of the accuracy change."""
-    batch_size: int = 32
+    batch_size: Count = 32
     """Examples per inference batch."""
     device: str = "cpu"
     """cpu or cuda."""

@@ -46,9 +46,11 @@ from analyses.frontier import (
     frontier_token_sets,
     probe_readout,
 )
+from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import atomic_open, sha256_file
 from workbench.runs import WEIGHTS, load_run
+from workbench.schemas import Count, Folds, PositiveFloat, Seed
 from workbench.stats import UNDEFINED, interval_reason
 from workbench.store import MANIFEST, Store, open_store
 from workbench.tokenizer import Tokenizer
@@ -58,7 +60,7 @@ PROOF_TOKEN_KEYS = ("node", "property", "value", "digit")
 
 
 @dataclass
-class LensConfig:
+class LensConfig(Checked):
     """Which run and store to decode, and where the results go."""
 
     run: str = ""
@@ -67,23 +69,23 @@ class LensConfig:
     """Trajectory store directory."""
     out: str = ""
     """Output directory (lens.json, lens.parquet, lens.html, lens_frontier.html)."""
-    top_k: int = 5
+    top_k: Count = 5
     """Tokens listed per state (and per layer × step cell, by mean probability)."""
     kinds: list[str] = field(default_factory=list)
     """Latent-step kinds to decode (default: every kind in the store)."""
-    n_boot: int = 200
+    n_boot: Count = 200
     """Bootstrap resamples (over examples) for the 95 % intervals."""
-    seed: int = 0
+    seed: Seed = 0
     """Bootstrap seed."""
-    batch_size: int = 2048
+    batch_size: Count = 2048
     """States decoded per batch."""
     probe: bool = True
     """Graph tasks: also read the frontier out with a linear probe over node names (main kind)."""
-    folds: int = 5
+    folds: Folds = 5
     """Probe readout: cross-validation folds, grouped by example."""
-    C: float = 1.0
+    C: PositiveFloat = 1.0
     """Probe readout: inverse L2 regularisation strength."""
-    max_iter: int = 200
+    max_iter: Count = 200
     """Probe readout: solver iterations."""
     device: str = "cpu"
     """cpu or cuda."""

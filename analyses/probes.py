@@ -25,27 +25,29 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, style
+from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, store_layers, style
+from workbench.config import Checked
 from workbench.errors import UserError
+from workbench.schemas import Count, Count0, Folds, Jobs, LayerIndex, PositiveFloat, Seed
 from workbench.stats import UNDEFINED, interval_reason, one_class_reason, show
 from workbench.store import Store, open_store
 
 
 @dataclass
-class ProbeSettings:
+class ProbeSettings(Checked):
     """How a probe is fitted and scored (shared by probes, alignment and correctness)."""
 
-    folds: int = 5
+    folds: Folds = 5
     """Cross-validation folds, grouped by example."""
-    C: float = 1.0
+    C: PositiveFloat = 1.0
     """Inverse L2 regularisation strength of the logistic regression."""
-    max_iter: int = 200
+    max_iter: Count = 200
     """Solver iterations."""
-    n_boot: int = 200
+    n_boot: Count = 200
     """Bootstrap resamples (over examples) for the 95 % CI."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of folds, control labels and bootstrap."""
-    n_jobs: int = -1
+    n_jobs: Jobs = -1
     """Cells probed in parallel (joblib)."""
 
 
@@ -61,9 +63,9 @@ class ProbeConfig(ProbeSettings):
     """Label column of the store's steps (see its manifest's label_columns)."""
     kind: str | None = None
     """Latent-step kind to probe (default: the store's main kind, e.g. block for RiM)."""
-    layers: list[int] | None = None
+    layers: list[LayerIndex] | None = None
     """Layers to probe (default: all, 0 = embeddings)."""
-    steps: list[int] | None = None
+    steps: list[Count0] | None = None
     """Latent steps to probe (default: all)."""
     control: Literal["example", "type", "none"] = "example"
     """Control task: a random label per example, per token type, or none."""
@@ -186,7 +188,7 @@ def grid(store: Store, target: str, cfg: ProbeConfig) -> list[dict[str, Any]]:
     rows, y = rows_all[keep], y_all
     control = control_labels(store, rows, y, cfg.control, cfg.seed)
     steps = cfg.steps if cfg.steps is not None else sorted(set(steps_col[rows].tolist()))
-    layers = cfg.layers if cfg.layers is not None else list(range(store.n_layers + 1))
+    layers = store_layers(cfg.layers, store.n_layers)
     states = store.resid_all(rows)  # [n, layers+1, d] float16
     groups = store.column("example_id")[rows]
     cells = []

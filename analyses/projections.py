@@ -23,13 +23,16 @@ import json
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
 from analyses.common import main_kind, save_figure, save_json, style
+from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import atomic_open
+from workbench.schemas import Count, Count0, Fraction, Seed
 from workbench.store import MANIFEST, Store, open_store
 
 METHODS = ("pca", "umap")
@@ -38,7 +41,7 @@ MAX_CATEGORIES = 24  # a colour column with more distinct values is shown on a c
 
 
 @dataclass
-class ProjectionsConfig:
+class ProjectionsConfig(Checked):
     """Which states to project, how, and where the results go."""
 
     store: str = ""
@@ -47,7 +50,7 @@ class ProjectionsConfig:
     """Output directory (projections.json, projections.parquet, projections.html)."""
     method: str = "pca"
     """pca or umap."""
-    layer: int | None = None
+    layer: Annotated[int, Field(ge=-1000, le=1000)] | None = None
     """Residual-stream layer (0 = embeddings, i = after block i, negative counts from the end);
     default: the last."""
     kind: str | None = None
@@ -55,19 +58,19 @@ class ProjectionsConfig:
     step, answer)."""
     color: str = "step"
     """Column that colours the points: step or a y_* label column."""
-    n_components: int = 2
+    n_components: Annotated[int, Field(ge=2, le=3)] = 2
     """Dimensions of the projection: 2 or 3."""
-    n_neighbors: int = 15
+    n_neighbors: Annotated[int, Field(ge=2, le=10**6)] = 15
     """UMAP: neighbourhood size (at most the number of points - 1)."""
-    min_dist: float = 0.1
+    min_dist: Fraction = 0.1
     """UMAP: minimum distance between embedded points."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of UMAP, the silhouette subsample, the shuffled labels and the trajectories shown."""
-    trajectories: int = 8
+    trajectories: Count0 = 8
     """Examples drawn as lines through their steps (0 = none)."""
-    silhouette_sample: int = 2000
+    silhouette_sample: Count = 2000
     """Silhouette scores use at most this many points (a seeded subsample)."""
-    shuffles: int = 5
+    shuffles: Count0 = 5
     """Shuffles of the step labels averaged for the chance silhouette."""
     cache: bool = True
     """Reuse and write fitted projections under <store>/.cache/projections/."""

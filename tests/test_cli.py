@@ -21,7 +21,7 @@ def test_help_lists_every_subcommand_with_a_line_of_help(capsys):
 
 def test_bad_arguments_are_one_line_errors_with_status_2():
     assert_user_error(lwb("data", "generate", "--task", "sudoku", "--n", "3"), "sudoku")
-    assert_user_error(lwb("data", "generate", "--n", "many"), "--n", "invalid int")
+    assert_user_error(lwb("data", "generate", "--n", "many"), "--n", "valid integer")
     assert_user_error(lwb("nonsense"), "invalid choice")
     assert_user_error(lwb("data", "inspect", "/no/such/file.jsonl"), "/no/such/file.jsonl",
                       "file not found")

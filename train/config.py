@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from workbench.config import Checked
 from workbench.errors import UserError
+from workbench.schemas import (
+    ContextLength,
+    Count,
+    Count0,
+    Fraction,
+    NonNegativeFloat,
+    PositiveFloat,
+    Seed,
+    Threads,
+)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """What to train, on what, for how long."""
 
     task: str = "chain"
@@ -24,9 +34,9 @@ class TrainConfig:
     """Model preset: nano, micro, mini or small (see `lwb models`)."""
     out: str = ""
     """Run directory to create (or to resume with --resume)."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of the model's initialisation, data order and curriculum sampling."""
-    data_seed: int = 0
+    data_seed: Seed = 0
     """Seed of the generated data (kept apart so model seeds share one dataset)."""
     train_data: str | None = None
     """Train on this file instead of generated data (any format `lwb data` reads)."""
@@ -34,55 +44,55 @@ class TrainConfig:
     """Validation file (default: generated valid split)."""
     test_data: str | None = None
     """Test file (default: generated test split)."""
-    n_train: int | None = None
+    n_train: Count | None = None
     """Use only the first N training examples (default: all)."""
     fresh: bool = False
     """Draw a fresh batch from the task's generator at every step instead of cycling a fixed
     train set (generated tasks only; deterministic in data_seed and step, so --resume reproduces
     the uninterrupted run; test and valid questions can never be drawn)."""
-    depth_warmup: int = 0
+    depth_warmup: Count0 = 0
     """With --fresh: over the first N steps the deepest depth drawn rises from the preset's
     min_depth to its max_depth (uniform over the depths open at each step); 0: every depth from
     the start. Needs a task whose config has min_depth and max_depth."""
-    n_eval: int | None = None
+    n_eval: Count | None = None
     """Evaluate on at most N validation and test examples at the end (default: all)."""
-    n_ctx: int | None = None
+    n_ctx: ContextLength | None = None
     """Model context length (default: the longest sequence of the data, plus 8)."""
     init_from: str | None = None
     """Start from the final weights of this finished run instead of a fresh initialisation (same
     --size and tokenizer; a longer context keeps fresh embeddings for the positions the source
     never had); its checksum is recorded, and --steps count from here."""
-    steps: int | None = None
+    steps: Count | None = None
     """Optimizer steps (overrides --epochs)."""
-    epochs: float = 8.0
+    epochs: PositiveFloat = 8.0
     """Passes over the training data (when --steps is not given)."""
-    batch_size: int = 16
+    batch_size: Count = 16
     """Global batch size (split across data-parallel workers)."""
-    lr: float = 2e-3
+    lr: PositiveFloat = 2e-3
     """Peak learning rate (AdamW)."""
-    min_lr_ratio: float = 0.1
+    min_lr_ratio: Fraction = 0.1
     """The cosine schedule decays to lr · min_lr_ratio."""
-    warmup_steps: int = 50
+    warmup_steps: Count0 = 50
     """Linear warm-up steps at the start of each schedule (a stage reset restarts it)."""
-    weight_decay: float = 0.01
+    weight_decay: NonNegativeFloat = 0.01
     """AdamW weight decay."""
-    grad_clip: float = 1.0
+    grad_clip: NonNegativeFloat = 1.0
     """Clip the gradient norm to this (0: no clipping)."""
-    eval_every: int = 0
+    eval_every: Count0 = 0
     """Validate every N steps (0: about ten times per run)."""
-    eval_examples: int = 128
+    eval_examples: Count = 128
     """Validation examples used at each periodic validation."""
-    latency_examples: int = 16
+    latency_examples: Count0 = 16
     """Examples timed one at a time (batch 1) in the final evaluation."""
-    checkpoint_every: int = 0
+    checkpoint_every: Count0 = 0
     """Checkpoint every N steps (0: at each validation); a run is always resumable."""
-    log_every: int = 10
+    log_every: Count = 10
     """Log loss, learning rate and throughput every N steps."""
     device: str = "cpu"
     """cpu or cuda."""
     compile: bool = False
     """torch.compile each block's MLP (attention keeps its mask hook, so it stays eager)."""
-    threads: int | None = None
+    threads: Threads | None = None
     """torch CPU threads (default: torch's choice)."""
     quiet: bool = False
     """No progress bar."""
@@ -99,11 +109,10 @@ RESUMABLE_FIELDS = {"resume", "quiet", "threads", "device", "compile"}
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A ``--config`` file: JSON or YAML mapping of flag names (dashes or underscores)."""
+    from workbench.schemas import loads, read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("file not found", file=path) from None
+    text = read_text(path, missing="file not found", max_bytes=1 << 20)
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
@@ -113,11 +122,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             mark = getattr(e, "problem_mark", None)
             raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", file=path,
                             line=mark.line + 1 if mark else None) from None
+        except RecursionError:
+            raise UserError("nested too deeply", file=path) from None
     else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"invalid JSON: {e.msg}", file=path, line=e.lineno) from None
+        data = loads(text, file=path)
     if not isinstance(data, dict):
         raise UserError("expected a mapping of option names to values", file=path)
     return {str(k).replace("-", "_"): v for k, v in data.items()}

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import atomic_write_json, sha256_file
 from workbench.lock import exclusive
@@ -33,11 +34,12 @@ from workbench.methods import Method, Tokenized, method_of, open_run_with_data, 
 from workbench.methods.base import collate
 from workbench.rollout import Recorder
 from workbench.runs import WEIGHTS, Run, load_run
+from workbench.schemas import Count
 from workbench.store import FORMAT, MANIFEST, finish_part, part_writer
 
 
 @dataclass
-class CaptureConfig:
+class CaptureConfig(Checked):
     """What to capture and where."""
 
     run: str = ""
@@ -46,14 +48,14 @@ class CaptureConfig:
     """Dataset file (any format the loaders read)."""
     out: str = ""
     """Store directory to create."""
-    limit: int | None = None
+    limit: Count | None = None
     """Capture the first N examples only."""
     hooks: list[str] = field(default_factory=list)
     """Extra TransformerLens hook names recorded at each step's summary position (e.g.
     blocks.0.attn.hook_pattern, blocks.1.mlp.hook_post)."""
     per_token: bool = False
     """Also store every token's states of each step (column resid_tokens)."""
-    batch_size: int = 32
+    batch_size: Count = 32
     """Examples per inference batch."""
     force: bool = False
     """Replace an existing store."""

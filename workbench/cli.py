@@ -14,6 +14,7 @@ from pathlib import Path
 from workbench import __version__
 from workbench.config import add_arguments, from_namespace
 from workbench.errors import EXIT_USER_ERROR, UserError
+from workbench.schemas import ContextLength, Count, Count0, Port, PositiveFloat, flag
 
 
 class Parser(argparse.ArgumentParser):
@@ -294,9 +295,11 @@ def _configure_eval(p: Parser, argv: Sequence[str]) -> None:
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("--data", type=Path, required=True, help="dataset file (any format)")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N examples only")
-    p.add_argument("--batch-size", type=int, default=64, help="decoding batch size")
-    p.add_argument("--latency-examples", type=int, default=16,
+    p.add_argument("--limit", type=flag(Count, "limit"), default=None,
+                   help="evaluate the first N examples only")
+    p.add_argument("--batch-size", type=flag(Count, "batch_size"), default=64,
+                   help="decoding batch size")
+    p.add_argument("--latency-examples", type=flag(Count0, "latency_examples"), default=16,
                    help="examples timed one at a time for ttft_ms/latency_ms (0: none)")
     p.add_argument("--predictions", action="store_true", help="include every prediction")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -336,7 +339,8 @@ def _configure_models(p: Parser, argv: Sequence[str]) -> None:
 
     p.add_argument("--task", choices=list(TASKS), default="prosqa",
                    help="task whose vocabulary sizes the embedding (default: prosqa)")
-    p.add_argument("--n-ctx", type=int, default=512, help="context length (default: 512)")
+    p.add_argument("--n-ctx", type=flag(ContextLength, "n_ctx"), default=512,
+                   help="context length (default: 512)")
     p.set_defaults(func=_cmd_models)
 
 
@@ -432,10 +436,10 @@ def _configure_app(p: Parser, argv: Sequence[str]) -> None:
     p.add_argument("--runs", default="runs",
                    help="runs root: run directories (depth <= 3) with store/ and analyses/ "
                         "(default: runs; layout in docs/app.md)")
-    p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
+    p.add_argument("--port", type=flag(Port, "port"), default=8501, help="port (default: 8501)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only)")
-    p.add_argument("--timeout", type=float, default=120,
+    p.add_argument("--timeout", type=flag(PositiveFloat, "timeout"), default=120,
                    help="seconds to wait for the server to answer (default: 120)")
     p.set_defaults(func=_cmd_app)
 
@@ -483,12 +487,18 @@ def _apply_config_file(parser: Parser, argv: Sequence[str] | None) -> None:
     from dataclasses import fields
 
     from train.config import TrainConfig, read_config_file
+    from workbench.config import check_value
+    from workbench.methods import METHODS
 
     values = read_config_file(argv[i + 1])
     known = {f.name for f in fields(TrainConfig)} | set(_method_option_fields())
-    for key in values:
+    for key, value in values.items():
         if key not in known:
             raise UserError(f"unknown option {key!r}", file=argv[i + 1], field=key)
+        owners = [TrainConfig] if key in {f.name for f in fields(TrainConfig)} else [
+            m.Options for m in METHODS.values() if key in {f.name for f in fields(m.Options)}]
+        for cls in owners:  # the same checks as the flag's, naming the file
+            check_value(cls, key, value, file=argv[i + 1])
     train_parser = parser._subparsers._group_actions[0].choices["train"]  # type: ignore
     train_parser.set_defaults(**values)
 

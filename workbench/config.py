@@ -10,6 +10,12 @@ as in tuned-lens)::
 
 :func:`add_arguments` turns the fields into ``--flags`` whose help is that docstring, and
 :func:`from_namespace` builds the dataclass back from parsed arguments.
+
+Numbers are checked at this edge (issue 17): a field annotated with a constrained type of
+:mod:`workbench.schemas` (``batch_size: Count = 16``) becomes a flag that refuses a bad value while
+the command line is parsed (``argument --batch-size: '0': Input should be greater than 0``, exit
+2), and a config that derives from :class:`Checked` validates the same fields when it is built
+from a file or in code. A plain ``float`` field is at least finite.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import inspect
 import textwrap
 import types
 import typing
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+
+from workbench.errors import UserError
 
 T = TypeVar("T")
 
@@ -59,11 +67,92 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _numeric_schema(tp: Any) -> Any | None:
+    """The schema that checks a scalar field of type ``tp`` (optional already unwrapped), or
+    None when it is not a number: ``Annotated[int, …]`` as declared, ``float`` as finite,
+    ``int`` as any integer."""
+    from workbench.schemas import FiniteFloat
+
+    base = get_args(tp)[0] if get_origin(tp) is Annotated else tp
+    if base is bool or base not in (int, float):
+        return None
+    if get_origin(tp) is Annotated:
+        return tp
+    return FiniteFloat if base is float else int
+
+
+def _field_schema(tp: Any) -> Any | None:
+    """The schema of a whole field (None: not checked here): numbers, lists of numbers, and
+    either of them optional."""
+    inner, optional = _unwrap_optional(tp)
+    if get_origin(inner) in (list, tuple):
+        item = _numeric_schema(get_args(inner)[0])
+        schema = list[item] if item is not None else None  # type: ignore[valid-type]
+    else:
+        schema = _numeric_schema(inner)
+    if schema is None:
+        return None
+    return schema | None if optional else schema
+
+
+@functools.cache
+def _validators(cls: type) -> dict[str, Any]:
+    from pydantic import TypeAdapter
+
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for f in dataclasses.fields(cls):
+        schema = _field_schema(hints[f.name]) if f.init else None
+        if schema is not None:
+            out[f.name] = TypeAdapter(schema)
+    return out
+
+
+def check_fields(obj: Any) -> None:
+    """Validate every numeric field of dataclass ``obj``; the first bad one is a one-line
+    :class:`UserError` naming it as its flag."""
+    from pydantic import ValidationError
+
+    for name, adapter in _validators(type(obj)).items():
+        value = getattr(obj, name)
+        try:
+            adapter.validate_python(value)
+        except ValidationError as e:
+            first = e.errors(include_url=False)[0]
+            raise UserError(f"{value!r}: {first['msg']}",
+                            field="--" + name.replace("_", "-")) from None
+
+
+def check_value(cls: type, name: str, value: Any, *, file: str | None = None) -> None:
+    """Validate a value a file gives for field ``name`` of dataclass ``cls`` (every type, not
+    only numbers: a file can hold a list where a name belongs)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    hints = typing.get_type_hints(cls, include_extras=True)
+    schema = _field_schema(hints[name]) or hints[name]
+    try:
+        TypeAdapter(schema).validate_python(value)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        raise UserError(f"{value!r}: {first['msg']}", file=file, field=name) from None
+
+
+class Checked:
+    """Base of configs whose numeric fields are validated whenever one is built (from flags,
+    a ``--config`` file, an experiment grid or code). A plain mixin, so frozen and ordinary
+    dataclasses both derive from it."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 def add_arguments(
     parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()
 ) -> None:
     """Add one ``--flag`` per field of dataclass ``cls`` (underscores become dashes)."""
-    hints = typing.get_type_hints(cls)
+    from workbench.schemas import flag as checked
+
+    hints = typing.get_type_hints(cls, include_extras=True)
     docs = field_docs(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip or not f.init:
@@ -89,8 +178,12 @@ def add_arguments(
             kwargs["type"] = type(get_args(tp)[0])
         elif get_origin(tp) in (list, tuple):
             kwargs["nargs"] = "+"
-            kwargs["type"] = get_args(tp)[0]
-        elif tp in (int, float, str):
+            item = get_args(tp)[0]
+            schema = _numeric_schema(item)
+            kwargs["type"] = checked(schema, f.name) if schema is not None else item
+        elif (schema := _numeric_schema(tp)) is not None:
+            kwargs["type"] = checked(schema, f.name)
+        elif tp is str:
             kwargs["type"] = tp
         if f.metadata.get("choices"):
             kwargs["choices"] = f.metadata["choices"]

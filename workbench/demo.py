@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import sha256_file
+from workbench.schemas import Port
 from workbench.tasks.generate import GenerateConfig, generate_file
 
 ZOO = Path(__file__).resolve().parent.parent / "zoo"
@@ -32,7 +34,7 @@ LATENT = {"pause", "coconut", "rim"}
 
 
 @dataclass
-class DemoConfig:
+class DemoConfig(Checked):
     """Where the demo writes and what it does."""
 
     out: str = "runs/demo"
@@ -47,7 +49,7 @@ class DemoConfig:
     retrain: bool = False
     """Train the groups' models from scratch with the zoo's recorded settings instead of
     copying them."""
-    port: int = 8501
+    port: Port = 8501
     """Port of the app."""
     quiet: bool = False
     """No progress bars."""

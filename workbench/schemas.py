@@ -6,7 +6,8 @@ A failure is one :class:`~workbench.errors.UserError` naming the file, the line 
 artifacts live beside this module's primitives:
 
 * :data:`PositiveInt`, :data:`NonNegativeInt`, :data:`FiniteFloat`, :data:`PositiveFloat`,
-  :data:`Fraction` — constrained scalars for configs and flags;
+  :data:`Fraction`, :data:`Count`, :data:`Count0`, :data:`Seed`, :data:`Port`, :data:`Folds`,
+  :data:`LayerIndex`, :data:`Jobs` — constrained scalars for configs and flags;
 * :func:`parse` — validate a Python value (already read) against a schema;
 * :func:`load` — read a JSON file (size and nesting bounded) and validate it;
 * :func:`flag` — an ``argparse`` ``type=`` that validates one command-line value.
@@ -50,6 +51,36 @@ FiniteFloat = Annotated[float, AfterValidator(_finite)]
 PositiveFloat = Annotated[float, AfterValidator(_finite), Field(gt=0)]
 NonNegativeFloat = Annotated[float, AfterValidator(_finite), Field(ge=0)]
 Fraction = Annotated[float, AfterValidator(_finite), Field(ge=0, le=1)]
+
+#: Largest count a flag or config accepts (steps, examples, batch size, …): far beyond any run
+#: this workbench makes, small enough that a typo of a few extra digits is caught.
+MAX_COUNT = 10**9
+#: A count of things (steps, examples, a batch): 1 … MAX_COUNT.
+Count = Annotated[int, Field(strict=False, gt=0, le=MAX_COUNT)]
+#: A count where 0 has a meaning (off, none, "the default"): 0 … MAX_COUNT.
+Count0 = Annotated[int, Field(strict=False, ge=0, le=MAX_COUNT)]
+#: A random seed (what ``random``, numpy and torch all accept).
+Seed = Annotated[int, Field(strict=False, ge=0, le=2**32 - 1)]
+#: A model's context length (the same bound as a run's ``config.json``).
+ContextLength = Annotated[int, Field(strict=False, gt=0, le=1 << 16)]
+#: CPU threads for torch.
+Threads = Annotated[int, Field(strict=False, gt=0, le=1024)]
+#: A TCP port.
+Port = Annotated[int, Field(strict=False, ge=1, le=65535)]
+#: Cross-validation folds: at least two (one fold has nothing to test on).
+Folds = Annotated[int, Field(strict=False, ge=2, le=1000)]
+#: A model layer index (checked against the model's depth where the model is known).
+LayerIndex = Annotated[int, Field(strict=False, ge=0, le=1000)]
+
+
+def _n_jobs(n: int) -> int:
+    if n == 0 or n < -1:
+        raise ValueError("must be a positive number of processes, or -1 for every core")
+    return n
+
+
+#: scikit-learn's ``n_jobs``: a positive number of processes, or -1 for every core.
+Jobs = Annotated[int, Field(strict=False, le=1024), AfterValidator(_n_jobs)]
 
 
 class Schema(BaseModel):

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from workbench.config import Checked
 from workbench.methods.base import (
     Batch,
     Builder,
@@ -33,20 +34,21 @@ from workbench.methods.base import (
 )
 from workbench.models import HookedTransformer
 from workbench.rollout import PassHooks, Recorder, Rollout
+from workbench.schemas import Count, Count0, Fraction, PositiveFloat
 from workbench.tokenizer import BOT, EOT, LATENT
 
 
 @dataclass(frozen=True)
-class CoconutOptions:
+class CoconutOptions(Checked):
     """Coconut's curriculum."""
 
-    thoughts_per_step: int = 1
+    thoughts_per_step: Count = 1
     """c: continuous thoughts that replace one reasoning step."""
-    epochs_per_stage: float = 1.0
+    epochs_per_stage: PositiveFloat = 1.0
     """Epochs spent at each stage before the next step is replaced by thoughts."""
-    max_latent_stage: int | None = None
+    max_latent_stage: Count0 | None = None
     """Last stage (steps replaced); default: the most steps of any training example."""
-    mix_prob: float = 0.0
+    mix_prob: Fraction = 0.0
     """Probability that an example is trained at a random earlier stage (stage mixing)."""
     pad_latent_to_max: bool = True
     """At stage k use k·c thoughts even for examples with fewer than k steps."""

@@ -5,15 +5,17 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from workbench.config import Checked
 from workbench.methods.base import Builder, Encoded, Method, Stage, Tokenized
+from workbench.schemas import Count
 from workbench.tokenizer import PAUSE
 
 
 @dataclass(frozen=True)
-class PauseOptions:
+class PauseOptions(Checked):
     """How many pause tokens sit between question and answer."""
 
-    pauses: int = 6
+    pauses: Count = 6
     """Number of <pause> tokens (each is a latent step)."""
 
 

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import torch
 
+from workbench.config import Checked
 from workbench.methods.base import (
     Builder,
     Encoded,
@@ -41,18 +42,19 @@ from workbench.methods.base import (
 )
 from workbench.models import HookedTransformer
 from workbench.rollout import PassHooks, Recorder, Rollout
+from workbench.schemas import Count, Fraction
 from workbench.tokenizer import BLOCK_CLOSE, BLOCK_OPEN, MEMORY, READOUT
 
 
 @dataclass(frozen=True)
-class RiMOptions:
+class RiMOptions(Checked):
     """Memory blocks and the two-stage curriculum."""
 
-    blocks: int | None = None
+    blocks: Count | None = None
     """K, memory blocks (paper: 8); default: the most steps of any training example."""
-    memory: int = 2
+    memory: Count = 2
     """M, memory tokens per block (paper: 2)."""
-    stage1_fraction: float = 0.5
+    stage1_fraction: Fraction = 0.5
     """Share of training steps spent in stage 1 (0: no stage 1)."""
     anneal: Literal["relative", "linear", "uniform"] = "relative"
     """How stage 1's step weights fall to 0."""

@@ -8,14 +8,16 @@ from typing import Literal
 
 from tqdm import tqdm
 
+from workbench.config import Checked
 from workbench.errors import UserError
+from workbench.schemas import Count, Seed
 from workbench.tasks import get_task
 from workbench.tasks.base import generate_split
 from workbench.tasks.loaders import write_jsonl
 
 
 @dataclass
-class GenerateConfig:
+class GenerateConfig(Checked):
     """What to generate."""
 
     task: str = "chain"
@@ -25,9 +27,9 @@ class GenerateConfig:
     sizes)."""
     split: Literal["train", "valid", "test"] = "train"
     """Split; a question belongs to exactly one split, so splits never share a question."""
-    n: int | None = None
+    n: Count | None = None
     """Number of examples (default: the preset's size for the split)."""
-    seed: int = 0
+    seed: Seed = 0
     """Random seed; the same seed gives a byte-identical file."""
     out: str | None = None
     """Output JSONL file (default: data/<task>-<preset>-<split>-s<seed>.jsonl)."""
