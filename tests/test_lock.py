@@ -46,3 +46,21 @@ def test_the_lock_is_reentrant_across_sequential_uses(tmp_path):
     for _ in range(3):
         with exclusive(tmp_path / "store", "capturing"):
             pass
+
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b'"text"', b"{not json", b"\xff\xfe", b"[" * 5000])
+def test_a_garbled_lock_file_gives_the_refusal_not_a_traceback(tmp_path, content):
+    """The lock file only records who held it; whatever it holds, a refused writer gets the
+    one-line message (with the holder unknown)."""
+    target = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(target)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        (tmp_path / ".run.lock").write_bytes(content)  # same inode: the lock is still held
+        with pytest.raises(UserError, match=r"already writing here \(pid \? on \?"):
+            with exclusive(target, "capturing"):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()

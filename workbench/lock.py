@@ -46,7 +46,9 @@ def exclusive(path: str | Path, what: str) -> Iterator[None]:
 
 
 def _read(fd: int) -> dict:
+    """Who held the lock last, for the message only: anything unreadable counts as unknown."""
     try:
-        return json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-    except (ValueError, OSError):
+        holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (ValueError, OSError, RecursionError):
         return {}
+    return holder if isinstance(holder, dict) else {}
