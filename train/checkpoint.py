@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from workbench.errors import UserError
+from workbench.errors import DiskFull, UserError, is_disk_full
 from workbench.io import atomic_open, atomic_write_json
 from workbench.runs import load_weights, save_weights
 
@@ -24,24 +24,57 @@ DIR, POINTER = "checkpoints", "latest.json"
 
 def save(run: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
          state: dict[str, Any]) -> Path:
+    """Write checkpoint ``step`` and move the pointer to it. On any failure (a full disk, an
+    unwritable directory, SIGINT/SIGTERM) the half-written ``.step-N.partial`` is removed, the
+    pointer and the previous checkpoint are left as they were, and an error is one line naming
+    the file being written."""
     root = run / DIR
     target = root / f"step-{step:07d}"
-    if target.exists():
-        shutil.rmtree(target)
     tmp = root / f".step-{step:07d}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_weights(model, tmp / "model.safetensors")
-    with atomic_open(tmp / "optimizer.pt", "wb") as f:
-        torch.save(optimizer.state_dict(), f)
-    atomic_write_json(tmp / "state.json", {**state, "step": step})
-    tmp.rename(target)
-    atomic_write_json(root / POINTER, {"step": step, "dir": target.name})
+    writing = tmp
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        writing = tmp / "model.safetensors"
+        save_weights(model, writing)
+        writing = tmp / "optimizer.pt"
+        with atomic_open(writing, "wb") as f:
+            torch.save(optimizer.state_dict(), f)
+        writing = tmp / "state.json"
+        atomic_write_json(writing, {**state, "step": step})
+        writing = target
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+        writing = root / POINTER
+        atomic_write_json(writing, {"step": step, "dir": target.name})
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if target.exists() and _pointed_at(root) != target.name:
+            shutil.rmtree(target, ignore_errors=True)  # renamed, but the pointer never moved
+        if not isinstance(e, OSError):  # SIGINT, SIGTERM, a bug: cleaned up, then as it was
+            raise
+        where = getattr(e, "file", None) or getattr(e, "filename", None) or writing
+        kept = "the previous checkpoint is kept" if _pointed_at(root) else "no checkpoint is kept"
+        if is_disk_full(e):
+            raise DiskFull(where, f"No space left on device (the disk is full) while writing "
+                           f"the checkpoint of step {step}; it was not saved and {kept}") from None
+        raise UserError(f"cannot write the checkpoint of step {step}: {e.strerror or e}; it was "
+                        f"not saved and {kept}", file=where) from None
     for old in root.glob("step-*"):
         if old != target:
             shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def _pointed_at(root: Path) -> str | None:
+    """The checkpoint directory ``latest.json`` names, or None (no pointer, or unreadable)."""
+    try:
+        name = json.loads((root / POINTER).read_text()).get("dir")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 def latest(run: Path) -> Path | None:

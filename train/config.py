@@ -105,6 +105,12 @@ class TrainConfig(Checked):
 
 #: Fields that may differ between a run and its resumption.
 RESUMABLE_FIELDS = {"resume", "quiet", "threads", "device", "compile"}
+#: Paths a resumed run compares by what they name, never by how they are spelled: the data files
+#: by the sha256 recorded in ``config["task"]["files"]``, ``init_from`` by the sha256 of the
+#: weights recorded in ``config["init"]``, and ``out`` not at all (the run resumed is, by
+#: definition, the directory ``--out`` names: ``base``, ``./base``, an absolute path, a symlink
+#: or a moved run directory are all the same run).
+PATH_FIELDS = {"out", "init_from", "train_data", "valid_data", "test_data"}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -8,9 +8,11 @@ uninterrupted run would have taken and ends with the same weights.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -20,12 +22,12 @@ import torch
 from tqdm import tqdm
 
 from train import checkpoint
-from train.config import RESUMABLE_FIELDS, TrainConfig
+from train.config import PATH_FIELDS, RESUMABLE_FIELDS, TrainConfig
 from train.data import fresh_examples, load_split, tokenize_split
 from train.distributed import World, barrier, setup, sum_gradients, sum_scalar, teardown
 from train.evaluate import evaluate
 from workbench.errors import UserError
-from workbench.io import append_jsonl, atomic_write_json, atomic_write_text
+from workbench.io import append_jsonl, atomic_write_json, atomic_write_text, sha256_file
 from workbench.lock import exclusive
 from workbench.methods import Method, Tokenized, get_method
 from workbench.methods.base import Stage, collate
@@ -83,28 +85,105 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
+def data_files(cfg: TrainConfig) -> dict[str, dict[str, str] | None]:
+    """What ``config["task"]["files"]`` records: per split, ``None`` for the task's generated
+    split, else the file's resolved path and the sha256 of its contents (what ``--resume``
+    compares, so a changed file is refused and another spelling of the same file is not)."""
+    files: dict[str, dict[str, str] | None] = {}
+    for split in SPLITS:
+        given = getattr(cfg, f"{split}_data")
+        files[split] = None if not given else {"path": str(Path(given).resolve()),
+                                                "sha256": sha256_file(given)}
+    return files
+
+
 def build_config(cfg: TrainConfig, method: Method, tok: Tokenizer, n_ctx: int,
                  sizes: dict[str, int]) -> dict[str, Any]:
     return {
         "model": model_config(cfg.size, len(tok), n_ctx, cfg.seed),
         "task": {"name": cfg.task, "preset": cfg.preset, "data_seed": cfg.data_seed,
-                 "sizes": sizes, "files": {s: getattr(cfg, f"{s}_data") for s in SPLITS}},
+                 "sizes": sizes, "files": data_files(cfg)},
         "method": {"name": method.name, **asdict(method.options)},
         "train": cfg.to_dict(),
     }
 
 
 def check_same_run(saved: dict[str, Any], new: dict[str, Any], path: Path) -> None:
-    """A resumed run must be the same run: every setting but the harmless ones agrees."""
-    for section in ("model", "task", "method", "train", "init"):
+    """A resumed run must be the same run: every setting but the harmless ones agrees; data
+    files and the run started from are compared by content, not by how their path is spelled
+    (see :data:`train.config.PATH_FIELDS`). The data is checked first: other data changes the
+    sizes and the context length too, and the message should name the cause."""
+    check_same_data(saved, new, path)
+    check_same_init(saved.get("init"), new.get("init"), path)
+    for section in ("model", "task", "method", "train"):
         a, b = saved.get(section) or {}, new.get(section) or {}
         for key in sorted(set(a) | set(b)):
-            if section == "train" and key in RESUMABLE_FIELDS:
+            if section == "train" and key in RESUMABLE_FIELDS | PATH_FIELDS:
+                continue
+            if section == "task" and key == "files":
                 continue
             if a.get(key) != b.get(key):
                 raise UserError(
                     f"--resume with a different setting: {section}.{key} was {a.get(key)!r}, "
                     f"now {b.get(key)!r}", file=path / CONFIG)
+
+
+def check_same_data(saved: dict[str, Any], new: dict[str, Any], path: Path) -> None:
+    """Each split comes from the same place it came from: the generator, or a file with the
+    same sha256. Runs recorded before data checksums (``files`` holding the path as given) are
+    compared by resolved path: resumable from the same file however it is spelled, but their
+    contents cannot be checked."""
+    saved_files = (saved.get("task") or {}).get("files")
+    for split in SPLITS:
+        field = f"{split}_data"
+        flag = "--" + field.replace("_", "-")
+        if isinstance(saved_files, dict):
+            was = saved_files.get(split)
+        else:  # older still: no ``files`` at all, only the flag as given
+            was = (saved.get("train") or {}).get(field)
+        now = new["task"]["files"][split]
+        if was is None and now is None:
+            continue
+        if now is None:
+            was_path = was if isinstance(was, str) else was["path"]
+            raise UserError(f"--resume without {flag}: the run was trained on {was_path}; pass "
+                            "it again", file=path / CONFIG, field=field)
+        if was is None:
+            raise UserError(f"--resume with {flag}, but the run was trained on the task's "
+                            f"generated {split} split; drop {flag}", file=now["path"],
+                            field=field)
+        if isinstance(was, str):
+            if Path(was).resolve() != Path(now["path"]):
+                raise UserError(f"--resume with a different {split} file: the run was trained "
+                                f"on {was} (recorded by path only, before data checksums)",
+                                file=now["path"], field=field)
+        elif was["sha256"] != now["sha256"]:
+            raise UserError(f"--resume with different {split} data: this file's sha256 is "
+                            f"{now['sha256'][:12]}…, but the run was trained on {was['path']} "
+                            f"with sha256 {was['sha256'][:12]}… (the file changed); pass the "
+                            "data the run was trained on", file=now["path"], field=field)
+
+
+def check_same_init(was: dict[str, Any] | None, now: dict[str, Any] | None, path: Path) -> None:
+    """The run starts from the same weights (by their sha256), wherever ``--init-from`` finds
+    them now."""
+    if not was and not now:
+        return
+    if not now:
+        raise UserError(f"--resume without --init-from: the run started from {was.get('run')}; "
+                        "pass it again", file=path / CONFIG, field="init_from")
+    if not was:
+        raise UserError("--resume with --init-from, but the run started from a fresh "
+                        "initialisation; drop --init-from", file=now["run"], field="init_from")
+    if was.get("weights_sha256") != now.get("weights_sha256"):
+        raise UserError(f"--resume from other weights: the run started from {was.get('run')} "
+                        f"with sha256 {str(was.get('weights_sha256'))[:12]}…, these are "
+                        f"{now['weights_sha256'][:12]}… (retrained since?)",
+                        file=Path(now["run"]) / WEIGHTS, field="init_from")
+    if was.get("method") != now.get("method"):
+        raise UserError(f"--resume with a different setting: init.method was "
+                        f"{was.get('method')!r}, now {now.get('method')!r}", file=path / CONFIG,
+                        field="init_from")
 
 
 def truncate_log(path: Path, step: int) -> None:
@@ -146,8 +225,6 @@ def init_from_run(model: torch.nn.Module, config: dict[str, Any], tok: Tokenizer
     own_pos[:shared] = state["pos_embed.W_pos"][:shared]
     state["pos_embed.W_pos"] = own_pos
     model.load_state_dict(state)
-    from workbench.io import sha256_file
-
     return {"run": str(source), "method": src.config["method"]["name"],
             "weights_sha256": sha256_file(Path(source) / WEIGHTS)}
 
@@ -163,6 +240,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.out = Path(cfg.out)
+        self.created: dict[str, bool] | None = None  # set by prepare_run_dir on a fresh run
         self.tok = Tokenizer.for_task(cfg.task)
         if cfg.depth_warmup and not cfg.fresh:
             raise UserError("--depth-warmup shapes the fresh batches; pass --fresh too",
@@ -214,12 +292,40 @@ class Trainer:
         if exists:
             check_same_run(read_config(out), self.config, out)
         elif self.world.main:
+            # what this invocation creates, so that a failure before the first checkpoint can
+            # take it away again (see discard_unstarted) and the same command can be retried
+            self.created = {"dir": not out.exists(),
+                            "checkpoints": not (out / checkpoint.DIR).exists()}
             out.mkdir(parents=True, exist_ok=True)
             self.tok.save(out / TOKENIZER)
             atomic_write_json(out / CONFIG, self.config)
             atomic_write_text(out / LOG, "")
         barrier(self.world)
         return 0
+
+    def discard_unstarted(self) -> None:
+        """After a failure before the first checkpoint: remove what :meth:`prepare_run_dir`
+        created in this invocation (its files, its ``checkpoints/`` and the run directory if
+        it made it and nothing else is left in it), so the same command can run again without
+        ``--resume``. A run with a checkpoint is left alone: it is resumable. A directory that
+        existed before is never removed, nor any file this invocation did not write."""
+        created, out = self.created, self.out
+        if created is None or (out / checkpoint.DIR / checkpoint.POINTER).exists():
+            return
+        for name in (CONFIG, TOKENIZER, LOG):
+            with contextlib.suppress(OSError):  # best effort: never mask the failure itself
+                (out / name).unlink()
+        ckpts = out / checkpoint.DIR
+        if created["checkpoints"] and ckpts.is_dir() and not ckpts.is_symlink():
+            for sub in ckpts.iterdir():  # only checkpoints this run began to write
+                if sub.name.startswith((".step-", "step-")) and sub.is_dir():
+                    shutil.rmtree(sub, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                ckpts.rmdir()
+        if created["dir"]:
+            with contextlib.suppress(OSError):  # not empty: something else was put there
+                out.rmdir()
+        self.created = None
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -254,7 +360,8 @@ class Trainer:
                 bar.close()
                 where = (f"the last good checkpoint (step {last_good}) is kept in "
                          f"{self.out / checkpoint.DIR}" if last_good is not None
-                         else "no checkpoint was written yet")
+                         else "no checkpoint was written yet, so the run directory is removed "
+                         "and the command can be run again")
                 raise UserError(f"loss became {loss_value} at step {step}; training stopped and "
                                 f"{where}; try a lower --lr")
             tokens_window += n_tokens
@@ -368,4 +475,8 @@ def train(cfg: TrainConfig, method_options: dict[str, Any] | None = None) -> dic
     if not trainer.world.main:
         return trainer.run()
     with exclusive(cfg.out, "training"):
-        return trainer.run()
+        try:
+            return trainer.run()
+        except BaseException:  # an error, a NaN loss, SIGINT or SIGTERM
+            trainer.discard_unstarted()
+            raise

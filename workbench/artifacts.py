@@ -104,11 +104,29 @@ class ModelConfig(Schema):
     dtype: Literal[DTYPES] | None = None  # type: ignore[valid-type]
 
 
+class DataFile(Schema):
+    """A data file a run was trained on: its resolved path and the sha256 of its contents."""
+
+    path: str
+    sha256: Sha256
+
+
 class TaskSection(Schema):
     name: str
     preset: str | None = None
     data_seed: int | None = None
     sizes: dict[str, NonNegativeInt] | None = None
+    #: per split: ``None`` (generated), a :class:`DataFile`, or (runs written before data
+    #: checksums) the path as it was given
+    files: dict[str, DataFile | str | None] | None = None
+
+
+class InitSection(Schema):
+    """``config.json``'s ``init``: the run whose weights a run started from (``--init-from``)."""
+
+    run: str
+    method: str | None = None
+    weights_sha256: Sha256
 
 
 class MethodSection(Schema):
@@ -134,6 +152,7 @@ class RunConfig(Schema):
     task: TaskSection
     method: MethodSection
     train: TrainSection
+    init: InitSection | None = None
 
 
 class ConfigSummary(Schema):

@@ -6,9 +6,10 @@ User errors print one line (``lwb: error: file:line: field 'x': …``) and exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from workbench import __version__
@@ -503,6 +504,40 @@ def _apply_config_file(parser: Parser, argv: Sequence[str] | None) -> None:
     train_parser.set_defaults(**values)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that every ``finally`` and
+    ``except BaseException`` clean-up runs (temporary files, ``.partial`` checkpoints, a run
+    that never reached its first checkpoint)."""
+
+    status = 128 + 15
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    import signal
+
+    # a second SIGTERM while cleaning up is ignored: the clean-up is short, SIGKILL still works
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`Terminated` (SIGINT already raises
+    KeyboardInterrupt); the previous handler is restored afterwards (``main`` is also called
+    in-process by tests)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     try:
@@ -515,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with _signals_raise():
+            return int(args.func(args) or 0)
     except UserError as e:
         print(f"lwb: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -523,6 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"lwb: error: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Terminated:
+        print("lwb: terminated (SIGTERM)", file=sys.stderr)
+        return Terminated.status
     except KeyboardInterrupt:
         print("lwb: interrupted", file=sys.stderr)
         return 130

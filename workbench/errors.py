@@ -8,6 +8,7 @@ higher up add what they know (the file and line) with :meth:`UserError.at`.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
@@ -50,3 +51,28 @@ class UserError(Exception):
             where = f"line {self.line}: "
         field = f"field '{self.field}': " if self.field else ""
         return " ".join(f"{where}{field}{self.message}".split())
+
+
+#: errno values that mean the disk (or the user's quota) is full
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFull(UserError, OSError):
+    """No space left on the device while writing ``file``: one line naming the file (a
+    :class:`UserError`, exit status 2) that is still an :class:`OSError` for callers that
+    catch those."""
+
+    def __init__(self, file: str | Path, message: str = "") -> None:
+        UserError.__init__(
+            self, message or "cannot write: No space left on device (the disk is full); the "
+            "file was left as it was", file=file)
+        self.errno = errno.ENOSPC
+        self.strerror = "No space left on device"
+        self.filename = str(file)
+
+    def __reduce__(self):  # picklable like any exception (multiprocessing, pytest-xdist)
+        return (type(self), (self.file, self.message))
+
+
+def is_disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in DISK_FULL

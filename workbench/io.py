@@ -14,12 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from workbench.errors import DiskFull, UserError, is_disk_full
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync and rename it onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception (and on SIGINT/SIGTERM, which the CLI turns into exceptions) the temporary
+    file is removed and ``path`` is left as it was; a full disk is a :class:`DiskFull` naming
+    ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,9 +37,11 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:  # an error, a full disk, SIGINT or SIGTERM: no temporary left
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if is_disk_full(e) and not isinstance(e, UserError):
+            raise DiskFull(path) from None
         raise
 
 
@@ -82,6 +88,12 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
     """Append one JSON line (a log: a torn last line is skipped by readers)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+    except OSError as e:
+        if is_disk_full(e):
+            raise DiskFull(path, "cannot append: No space left on device (the disk is full)"
+                           ) from None
+        raise
