@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from analyses.common import main_kind, save_figure, save_json, store_layers, style
+from analyses.common import check_out, main_kind, save_figure, save_json, store_layers, style
 from analyses.probes import ProbeConfig, ProbeSettings, encode_labels, probe, score
 from workbench.errors import UserError
 from workbench.schemas import LayerIndex
@@ -107,6 +107,7 @@ def bootstrap_diagonality(cells: dict[tuple[int, int], dict[str, Any]], n_boot: 
 
 
 def run(cfg: AlignmentConfig) -> dict[str, Any]:
+    check_out(cfg)
     store = open_store(cfg.store)
     proofs = proof_table(store)
     key = choose_key(proofs, cfg.key)

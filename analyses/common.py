@@ -12,11 +12,39 @@ import numpy as np
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
+from workbench.safety import check_output, is_run, is_store
 from workbench.stats import clean
 
 MAIN_KINDS = ("block", "thought", "pause", "step", "answer")
 TEMPLATE = "plotly_white"
 FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 13}
+
+
+#: The inputs an analysis config may name (each checked against ``out``).
+INPUTS = ("store", "run", "data", "runs")
+
+
+def check_out(cfg: Any) -> None:
+    """An analysis's ``--out`` never aliases its input: it is not the store, run, data file or
+    one of the runs it reads, holds none of them and lies inside none of them (inside a run only
+    as ``<run>/analyses``, where the layout puts results); it is not a run directory, a store or
+    a directory inside a store, and not a file. A one-line UserError before anything is read
+    or written."""
+    if not getattr(cfg, "out", None):
+        return
+    inputs = {name: getattr(cfg, name) for name in INPUTS if getattr(cfg, name, None)}
+    target = check_output(cfg.out, inputs=inputs,
+                          inside={"run": ["analyses/**"], "runs": ["analyses/**"]})
+    if target.exists() and not target.is_dir():
+        raise UserError("is a file: --out names the directory for the results; nothing written",
+                        file=cfg.out, field="out")
+    if is_run(target):
+        raise UserError("is a run directory: an analysis writes into a directory of its own "
+                        "(<run>/analyses); nothing written", file=cfg.out, field="out")
+    for place in (target, *target.parents):
+        if is_store(place):
+            raise UserError(f"lies in the trajectory store {place}, which only lwb capture "
+                            "writes; nothing written", file=cfg.out, field="out")
 
 
 def main_kind(store: Any) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from analyses.common import bootstrap_ci, save_figure, save_json, style
+from analyses.common import bootstrap_ci, check_out, save_figure, save_json, style
 from analyses.results import METHOD_NAMES, METHOD_ORDER
 from workbench.compare import compare_runs
 from workbench.config import Checked
@@ -163,6 +163,7 @@ def efficiency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run(cfg: CompareConfig) -> dict[str, Any]:
     """Read the runs, fit, write ``compare.json`` and the two figures; returns the JSON."""
+    check_out(cfg)
     if not cfg.runs:
         raise UserError("give at least one run directory", field="runs")
     rows = compare_runs([Path(p) for p in cfg.runs], split=cfg.split)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from analyses.common import bootstrap_ci, save_figure, save_json, store_layers, style
+from analyses.common import bootstrap_ci, check_out, save_figure, save_json, store_layers, style
 from analyses.probes import ProbeConfig, ProbeSettings, probe
 from workbench.errors import UserError
 from workbench.schemas import LayerIndex
@@ -45,6 +45,7 @@ class CorrectnessConfig(ProbeSettings):
 
 
 def run(cfg: CorrectnessConfig) -> dict[str, Any]:
+    check_out(cfg)
     store = open_store(cfg.store)
     if "y_readout_correct" not in store.steps.column_names:
         raise UserError("needs a RiM store (no y_readout_correct column)", file=store.path)

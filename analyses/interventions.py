@@ -49,7 +49,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm import tqdm
 
-from analyses.common import bootstrap_ci, save_figure, save_json, style
+from analyses.common import bootstrap_ci, check_out, save_figure, save_json, style
 from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.methods import Method, Prediction, Tokenized
@@ -351,6 +351,7 @@ def _inputs(cfg: InterventionConfig) -> tuple[str, str]:
 def run(cfg: InterventionConfig) -> dict[str, Any]:
     """Every (step, kind) condition on the run; writes ``interventions.json`` and
     ``interventions.html`` under ``cfg.out`` and returns the JSON object."""
+    check_out(cfg)
     from workbench.capture import CaptureConfig, load_for_capture
 
     if unknown := set(cfg.kinds) - set(KINDS):

@@ -37,7 +37,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, style
+from analyses.common import bootstrap_ci, check_out, main_kind, save_figure, save_json, style
 from analyses.frontier import (
     GROUPS,
     TokenSets,
@@ -260,6 +260,7 @@ def _check_checkpoint(store: Store, run_dir: Path) -> None:
 
 def run(cfg: LensConfig) -> dict[str, Any]:
     """Decode the store's states at every layer; write lens.json, lens.parquet and figures."""
+    check_out(cfg)
     import pandas as pd
 
     if cfg.top_k < 1:

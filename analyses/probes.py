@@ -25,7 +25,15 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from analyses.common import bootstrap_ci, main_kind, save_figure, save_json, store_layers, style
+from analyses.common import (
+    bootstrap_ci,
+    check_out,
+    main_kind,
+    save_figure,
+    save_json,
+    store_layers,
+    style,
+)
 from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.schemas import Count, Count0, Folds, Jobs, LayerIndex, PositiveFloat, Seed
@@ -240,6 +248,7 @@ def _hover(r: dict[str, Any], layer: int, step: int, metric: str) -> str:
 
 
 def run(cfg: ProbeConfig) -> list[dict[str, Any]]:
+    check_out(cfg)
     store = open_store(cfg.store)
     records = grid(store, cfg.target, cfg)
     out = Path(cfg.out)

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
-from analyses.common import main_kind, save_figure, save_json, style
+from analyses.common import check_out, main_kind, save_figure, save_json, style
 from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import atomic_open
@@ -248,6 +248,7 @@ def _check(cfg: ProjectionsConfig, store: Store) -> tuple[int, str]:
 
 def run(cfg: ProjectionsConfig) -> dict[str, Any]:
     """Project the states, score block-specificity, write parquet, JSON and figure."""
+    check_out(cfg)
     store = open_store(cfg.store)
     layer, kind = _check(cfg, store)
     rows = store.rows(kind=kind)

@@ -22,6 +22,7 @@ from workbench import artifacts
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
 from workbench.runs import read_config, read_metrics
+from workbench.safety import check_output, check_output_file
 from workbench.stats import interval_reason, show, wilson
 
 SNAPSHOT_FILES = ("config.json", "metrics.json", "log.jsonl", "controls.json")
@@ -651,6 +652,12 @@ def render(root: Path, notes: str = "") -> str:
 def results(runs: list[Path], out: Path, notes_file: Path | None = None,
             bench: list[Path] | None = None, analyses: list[Path] | None = None) -> str:
     root = out.parent / "results"
+    inputs = {"runs": [str(r) for r in runs], "analyses": [str(r) for r in analyses or []],
+              "bench": [str(f) for f in bench or []],
+              "notes": str(notes_file) if notes_file else None}
+    check_output_file(out, inputs)  # the page aliases no input
+    # nor does the snapshot directory beside it hold or lie in a run it reads
+    check_output(root, inputs={k: inputs[k] for k in ("runs", "analyses")}, field="out")
     for run in runs:
         snapshot(Path(run), root)
     for run in analyses or []:

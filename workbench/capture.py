@@ -34,6 +34,7 @@ from workbench.methods import Method, Tokenized, method_of, open_run_with_data, 
 from workbench.methods.base import collate
 from workbench.rollout import Recorder
 from workbench.runs import WEIGHTS, Run, load_run
+from workbench.safety import check_output, removable_partial, replaceable_store
 from workbench.schemas import Count
 from workbench.store import FORMAT, MANIFEST, finish_part, part_writer
 
@@ -47,7 +48,8 @@ class CaptureConfig(Checked):
     data: str = ""
     """Dataset file (any format the loaders read)."""
     out: str = ""
-    """Store directory to create."""
+    """Store directory to create: a new path (inside the run only as <run>/store), never the
+    run, the data file or a directory holding them."""
     limit: Count | None = None
     """Capture the first N examples only."""
     hooks: list[str] = field(default_factory=list)
@@ -58,7 +60,8 @@ class CaptureConfig(Checked):
     batch_size: Count = 32
     """Examples per inference batch."""
     force: bool = False
-    """Replace an existing store."""
+    """Replace an existing store (only a trajectory store lwb wrote: never a run, a runs root or
+    any other directory)."""
     device: str = "cpu"
     """cpu or cuda."""
     quiet: bool = False
@@ -254,23 +257,42 @@ def capture(cfg: CaptureConfig) -> dict[str, Any]:
     for name in ("run", "data", "out"):
         if not getattr(cfg, name):
             raise UserError(f"--{name} is required", field=name)
+    check_destination(cfg)
     fix_mmap_threshold()
     with exclusive(cfg.out, "capturing"):
         return _capture(cfg)
 
 
+def check_destination(cfg: CaptureConfig) -> None:
+    """``--out`` aliases neither input (the run, the data file, a directory holding either; inside
+    the run only ``<run>/store``), and exists only as a store lwb wrote when ``--force`` is
+    given: a one-line UserError before anything is read, written or deleted."""
+    check_output(cfg.out, inputs={"run": cfg.run, "data": cfg.data}, inside={"run": ["store"]})
+    out = Path(cfg.out)
+    if out.exists() or out.is_symlink():
+        if not cfg.force:
+            raise UserError("already exists; pass --force to replace it", file=out)
+        replaceable_store(out)
+    removable_partial(partial_path(out))
+
+
+def partial_path(out: Path) -> Path:
+    """Where a capture writes before its store is complete (renamed onto ``out`` at the end)."""
+    return out.parent / f".{out.name}.partial"
+
+
 def _capture(cfg: CaptureConfig) -> dict[str, Any]:
     out = Path(cfg.out)
-    if out.exists() and not cfg.force:
-        raise UserError("already exists; pass --force to replace it", file=out)
+    check_destination(cfg)  # again, under the lock
     # Two streaming passes: the data are checked and the store's schema fixed before anything
     # is written, and memory stays flat however many examples the file holds.
     run = load_run(cfg.run, device=cfg.device)
     method = method_of(run)
     n_examples, proof, max_new = scan(run, method, cfg)
     model = run.model
-    tmp = out.parent / f".{out.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = partial_path(out)
+    if removable_partial(tmp):  # a killed capture's leftovers
+        shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     t0 = time.perf_counter()
     writers = None
@@ -318,8 +340,8 @@ def _capture(cfg: CaptureConfig) -> dict[str, Any]:
             "seconds": seconds, "examples_per_s": n_examples / max(seconds, 1e-9),
         }
         atomic_write_json(tmp / MANIFEST, manifest)
-        if out.exists():
-            shutil.rmtree(out)
+        if out.exists() or out.is_symlink():
+            shutil.rmtree(replaceable_store(out))  # checked once more, just before
         tmp.rename(out)
         return manifest
     except BaseException:

@@ -121,6 +121,7 @@ def _train(cfg: DemoConfig, out: Path, train_opts: dict[str, Any], options: dict
 def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
     """The demo's run directories: copied from the zoo, retrained with the zoo's recorded
     settings (``--retrain``), or tiny ones trained on the first task's tiny preset (``--quick``)."""
+    from workbench.safety import replaceable_entry
     from workbench.zoo import LINEAGE, retrain_plan
 
     runs: list[Path] = []
@@ -151,7 +152,8 @@ def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
                     train_opts = {**train_opts, "init_from": str(trained[train_opts["init_from"]])}
                 _train(cfg, out, train_opts, options)
                 trained.setdefault(key, out)
-        elif not (dst / "manifest.json").exists():
+        elif not (dst / "manifest.json").exists():  # absent, or a copy a kill interrupted
+            replaceable_entry(dst, what="copy of a zoo run")
             shutil.copytree(src, dst, dirs_exist_ok=True)
         runs.append(dst)
     return runs
@@ -236,7 +238,10 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
 
 
 def run_demo(cfg: DemoConfig) -> list[dict[str, Any]]:
+    from workbench.safety import check_output
+
     root = Path(cfg.out)
+    check_output(root, inputs={"zoo": ZOO})  # the demo's runs root is not the zoo it copies
     root.mkdir(parents=True, exist_ok=True)
     runs = prepare_runs(cfg, root)
     for run in runs:

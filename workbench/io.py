@@ -54,6 +54,10 @@ def print_json(obj: Any, out: str | Path | None = None) -> None:
     """Print ``obj`` as indented JSON and, with ``out``, also write it there atomically (what
     every ``benchmarks/`` script ends with)."""
     text = json.dumps(obj, indent=2)
+    if out:  # never a directory, nor a file of a run or a store
+        from workbench.safety import check_output_file
+
+        check_output_file(out)
     print(text)
     if out:
         atomic_write_text(out, text + "\n")

@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench.io import atomic_write_json, read_json, sha256_file
 from workbench.runs import read_config
+from workbench.safety import check_output, is_run, replaceable_entry
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "log.jsonl",
          "manifest.json")
@@ -111,16 +112,45 @@ def run_name(task: str, preset: str, method: str) -> str:
     return f"{task}-{method}" if preset == "demo" else f"{task}-{preset}-{method}"
 
 
+def check_zoo(runs: list[Path], zoo: Path) -> None:
+    """Export writes only into a zoo it made: ``zoo`` is new, empty or holds ``MANIFEST.json``;
+    it is not a run, not one of the runs exported, holds none of them (a run already in the zoo
+    is exported from where it was trained) and lies inside none of them. A one-line UserError
+    before anything is copied."""
+    from workbench.errors import UserError
+
+    check_output(zoo, inputs={"runs": [str(r) for r in runs]}, field="zoo")
+    if zoo.exists() or zoo.is_symlink():
+        if not zoo.is_dir():
+            raise UserError("is not a directory: the zoo is a directory", file=zoo, field="zoo")
+        if is_run(zoo):
+            raise UserError("is a run directory, not a zoo; nothing copied", file=zoo,
+                            field="zoo")
+        if any(zoo.iterdir()) and not (zoo / "MANIFEST.json").is_file():
+            raise UserError("is a directory that holds no MANIFEST.json: not a zoo lwb wrote; "
+                            "export into a new directory or an existing zoo (nothing copied)",
+                            file=zoo, field="zoo")
+
+
 def export(runs: list[Path], zoo: Path) -> dict[str, Any]:
-    """Copy finished runs into the zoo and rewrite ``zoo/MANIFEST.json``."""
-    zoo.mkdir(parents=True, exist_ok=True)
-    for run in runs:
+    """Copy finished runs into the zoo and rewrite ``zoo/MANIFEST.json``. Files are overwritten
+    only in a zoo run directory (one holding nothing but :data:`FILES` and
+    :data:`OPTIONAL_FILES`); see :func:`check_zoo` for the zoo itself."""
+    from workbench.errors import UserError
+
+    check_zoo(runs, zoo)
+    plans: dict[str, tuple[Path, Path, list[dict[str, Any]]]] = {}
+    for run in runs:  # every check first: a refused export copies nothing
         config = read_config(run)
         name = run_name(config["task"]["name"], config["task"]["preset"],
                         config["method"]["name"])
-        dest = zoo / name
+        if name in plans:
+            raise UserError(f"{plans[name][0]} and {run} would both be exported as {name}",
+                            field="runs")
+        plans[name] = (run, replaceable_entry(zoo / name), lineage(run, config))
+    zoo.mkdir(parents=True, exist_ok=True)
+    for run, dest, ancestors in plans.values():
         dest.mkdir(exist_ok=True)
-        ancestors = lineage(run, config)
         for f in FILES:
             shutil.copyfile(run / f, dest / f)
         for f in OPTIONAL_FILES:

@@ -23,6 +23,7 @@ from typing import Any
 
 from workbench.errors import UserError
 from workbench.io import atomic_open
+from workbench.safety import check_output_file
 from workbench.tasks.base import Example, check_common
 from workbench.tokenizer import Tokenizer
 
@@ -336,8 +337,12 @@ def check_tokens(example: Example, tokenizer: Tokenizer) -> None:
             raise e.at(field=name) from None
 
 
-def write_jsonl(path: str | Path, examples: Iterable[Example]) -> int:
-    """Write examples as JSON lines, atomically; returns how many."""
+def write_jsonl(path: str | Path, examples: Iterable[Example],
+                inputs: dict[str, str | Path] | None = None) -> int:
+    """Write examples as JSON lines, atomically; returns how many. ``path`` is never a
+    directory, one of ``inputs`` (e.g. ``{"file": the file converted}``) or a file of a run or
+    a store (:func:`workbench.safety.check_output_file`)."""
+    check_output_file(path, inputs)
     n = 0
     with atomic_open(path, "w") as f:
         for ex in examples:
@@ -346,8 +351,11 @@ def write_jsonl(path: str | Path, examples: Iterable[Example]) -> int:
     return n
 
 
-def write_icot(path: str | Path, examples: Iterable[Example]) -> int:
-    """Write examples in iCoT's text format, atomically; returns how many."""
+def write_icot(path: str | Path, examples: Iterable[Example],
+               inputs: dict[str, str | Path] | None = None) -> int:
+    """Write examples in iCoT's text format, atomically; returns how many (``path`` checked as
+    in :func:`write_jsonl`)."""
+    check_output_file(path, inputs)
     n = 0
     with atomic_open(path, "w") as f:
         for ex in examples:
