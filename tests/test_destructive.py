@@ -332,3 +332,66 @@ def test_the_demo_never_fills_the_zoo_or_overwrites_a_run_it_did_not_copy(tmp_pa
     with pytest.raises(UserError, match="holds 'checkpoints'"):
         replaceable_entry(trained, what="copy of a zoo run")
     assert (trained / "checkpoints").is_dir()
+
+
+# ------------------------------------------------------------------- eval, convert, train
+
+
+def test_eval_out_never_replaces_its_data_or_a_run_file(layout, capsys, tmp_path):
+    data = tmp_path / "copy.jsonl"
+    data.write_bytes(layout["data"].read_bytes())
+    before = tree(layout["run"])
+    base = ["eval", layout["run"], "--data", data, "--limit", "2", "--quiet", "--out"]
+    refused(capsys, [*base, tmp_path / "." / "copy.jsonl"], "is the input --data")
+    refused(capsys, [*base, layout["run"] / "metrics.json"], "lies inside the input run")
+    assert data.read_bytes() == layout["data"].read_bytes() and tree(layout["run"]) == before
+
+
+def test_data_convert_onto_its_own_input_is_refused(layout, capsys, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(layout["data"].read_bytes())
+    refused(capsys, ["data", "convert", src, "--out", tmp_path / "." / "in.jsonl"],
+            "is the input file")
+    assert src.read_bytes() == layout["data"].read_bytes()
+
+
+def test_train_out_never_aliases_its_data_or_the_run_it_starts_from(layout, capsys, tmp_path):
+    data = tmp_path / "d" / "train.jsonl"
+    data.parent.mkdir()
+    data.write_bytes(layout["data"].read_bytes())
+    before_run, before_data = tree(layout["run"]), tree(data.parent)
+    base = ["train", "--task", "chain", "--preset", "tiny", "--method", "nocot", "--size", "nano",
+            "--steps", "1", "--quiet"]
+    refused(capsys, [*base, "--train-data", data, "--out", data.parent], "holds the input")
+    refused(capsys, [*base, "--init-from", layout["run"], "--out", layout["run"] / "again"],
+            "lies inside the input --init-from")
+    refused(capsys, [*base, "--init-from", layout["run"], "--out", layout["run"] / "."],
+            "is the input --init-from")
+    assert tree(layout["run"]) == before_run and tree(data.parent) == before_data
+
+
+def test_a_checkpoint_save_deletes_only_checkpoints_it_wrote(tmp_path):
+    import torch
+
+    from train import checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    run = tmp_path / "run"
+    keep = run / "checkpoints" / "step-keepme"  # a name save never writes
+    keep.mkdir(parents=True)
+    (keep / "notes.txt").write_text("mine")
+    foreign = run / "checkpoints" / "step-0000001"  # save's name, but someone else's files
+    foreign.mkdir()
+    (foreign / "analysis.ipynb").write_text("{}")
+    checkpoint.save(run, 2, model, opt, {"elapsed_s": 0.0})
+    checkpoint.save(run, 3, model, opt, {"elapsed_s": 0.0})
+    assert (keep / "notes.txt").read_text() == "mine"
+    assert (foreign / "analysis.ipynb").exists()
+    assert not (run / "checkpoints" / "step-0000002").exists()  # its own older one is removed
+    stray = run / "checkpoints" / ".step-0000004.partial"
+    stray.mkdir()
+    (stray / "data.bin").write_bytes(b"x")
+    with pytest.raises(UserError, match="not a checkpoint lwb wrote"):
+        checkpoint.save(run, 4, model, opt, {"elapsed_s": 0.0})
+    assert (stray / "data.bin").exists() and checkpoint.latest(run).name == "step-0000003"

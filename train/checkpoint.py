@@ -9,6 +9,7 @@ directories are removed only after the pointer moves, so the last good one is al
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ def save(run: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Op
     target = root / f"step-{step:07d}"
     tmp = root / f".step-{step:07d}.partial"
     writing = tmp
+    for leftover in (tmp, target):  # a killed save's, or a step taken again after a resume
+        if leftover.exists() and not ours(leftover):
+            raise UserError("is not a checkpoint lwb wrote (it holds other files); move it "
+                            "away, nothing was deleted", file=leftover)
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -63,9 +68,30 @@ def save(run: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Op
         raise UserError(f"cannot write the checkpoint of step {step}: {e.strerror or e}; it was "
                         f"not saved and {kept}", file=where) from None
     for old in root.glob("step-*"):
-        if old != target:
+        if old != target and STEP_DIR.fullmatch(old.name) and ours(old):
             shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+#: A checkpoint directory's name, and what ``save`` writes into one (the atomic writers'
+#: temporary files are hidden ``.<name>.*.tmp``).
+STEP_DIR = re.compile(r"\.?step-\d{7}(\.partial)?")
+CHECKPOINT_FILES = frozenset({"model.safetensors", "optimizer.pt", "state.json"})
+
+
+def ours(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint directory ``save`` wrote (complete or half-written): a
+    real directory holding nothing but checkpoint files and their temporaries. Anything else
+    under ``checkpoints/`` is never deleted."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    for entry in path.iterdir():
+        name = entry.name
+        if entry.is_symlink() or not entry.is_file():
+            return False
+        if name not in CHECKPOINT_FILES and not (name.startswith(".") and name.endswith(".tmp")):
+            return False
+    return True
 
 
 def _pointed_at(root: Path) -> str | None:

@@ -235,6 +235,12 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, method_options: dict[str, Any] | None = None) -> None:
         if not cfg.out:
             raise UserError("--out is required (the run directory to create)", field="out")
+        from workbench.safety import check_output
+
+        # the run directory never aliases what the run reads (its data files, the run it starts
+        # from): not the same path, not inside one, not holding one
+        check_output(cfg.out, inputs={"train_data": cfg.train_data, "valid_data": cfg.valid_data,
+                                      "test_data": cfg.test_data, "init_from": cfg.init_from})
         self.cfg = cfg
         self.world: World = setup(cfg.device)
         if cfg.threads:

@@ -70,7 +70,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     examples = _load(args, check_vocab=True).examples
     writer = write_icot if args.format == "icot" else write_jsonl
-    n = writer(args.out, examples)
+    n = writer(args.out, examples, inputs={"file": args.file})
     print(f"wrote {n} examples to {args.out}")
     return 0
 
@@ -150,7 +150,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate
     from workbench.io import atomic_write_json
     from workbench.methods import open_run_with_data
+    from workbench.safety import check_output_file
 
+    if args.out:  # before any work: --out never replaces the data, a run's file or a directory
+        check_output_file(args.out, {"run": args.run, "data": args.data})
     run, method, tokenized = open_run_with_data(args.run, args.data, limit=args.limit,
                                                 device=args.device)
     result = evaluate(method, run.model, tokenized, batch_size=args.batch_size,
