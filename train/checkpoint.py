@@ -124,7 +124,6 @@ def restore(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
         optimizer.load_state_dict(state_dict)
     except Exception as e:  # a damaged file: say which, never a traceback
         raise UserError(f"cannot load optimizer state: {e}", file=path / "optimizer.pt") from None
-    try:
-        return json.loads((path / "state.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"cannot read: {e}", file=path / "state.json") from None
+    from workbench.artifacts import TrainState, read_dict
+
+    return read_dict(path / "state.json", TrainState)

@@ -9,7 +9,6 @@ uninterrupted run would have taken and ends with the same weights.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import shutil
@@ -191,12 +190,24 @@ def truncate_log(path: Path, step: int) -> None:
     if not path.exists():
         return
     keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    from workbench.artifacts import LogRecord
+    from workbench.schemas import loads, parse, read_text
+
+    # every line must be a log record (else one line naming it, as read_log), except a last
+    # line torn by the kill, which is dropped
+    lines = read_text(path).splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue  # a line torn by the kill
+            record = parse(LogRecord, loads(line, file=path, line=i, nan_as_none=True),
+                           file=path, line=i)
+        except UserError:
+            if i == len(lines):
+                break
+            raise
+        if record.step <= step:
+            keep.append(line)
     atomic_write_text(path, "".join(f"{x}\n" for x in keep))
 
 
@@ -346,7 +357,9 @@ class Trainer:
             if world.main:
                 truncate_log(self.out / LOG, start)
         if start >= self.total and (self.out / METRICS).exists():
-            return json.loads((self.out / METRICS).read_text())
+            from workbench.artifacts import Metrics, read_dict
+
+            return read_dict(self.out / METRICS, Metrics)
         model.train()
         last_good = start if ck is not None else None
         bar = tqdm(total=self.total, initial=start, desc=f"{cfg.method} on {cfg.task}",

@@ -245,6 +245,46 @@ class CheckpointPointer(Schema):
     dir: PlainName
 
 
+class TrainState(Schema):
+    """``checkpoints/step-N/state.json``: where a checkpointed run stands."""
+
+    step: NonNegativeInt
+    elapsed_s: NonNegativeFloat = 0.0
+    tokens: NonNegativeInt = 0
+    stage: NonNegativeInt | None = None
+
+
+class ZooEntry(Schema):
+    task: str
+    preset: str
+    method: str
+    size: str
+    seed: int
+    command: str
+
+
+class ZooManifest(Schema):
+    """``zoo/MANIFEST.json``: the sha256 of every zoo file (``<run>/<file>``) and, per run, what
+    it is and the command that reproduces it."""
+
+    sha256: dict[str, Sha256]
+    runs: dict[PlainName, ZooEntry] = {}
+
+    @model_validator(mode="after")
+    def _relative_paths(self) -> ZooManifest:
+        for rel in self.sha256:
+            parts = rel.split("/")
+            if len(parts) != 2 or any(not x or x in (".", "..") for x in parts):
+                raise ValueError(f"sha256 key {rel!r} is not <run>/<file>")
+        return self
+
+
+class Lineage(Schema):
+    """``zoo/<run>/lineage.json``: the runs a zoo run was initialised from, oldest first."""
+
+    runs: list[dict[str, Any]]
+
+
 class ControlResult(Schema):
     accuracy: Fraction | None = None
     ci: Interval | None = None

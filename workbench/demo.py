@@ -16,12 +16,12 @@ so a present file is a finished one); a killed demo picks up where it stopped.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.artifacts import Lineage, ZooManifest, read_dict
 from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import sha256_file
@@ -61,7 +61,7 @@ def verify_zoo(zoo: Path = ZOO) -> dict[str, Any]:
     if not manifest_file.exists():
         raise UserError("the model zoo has no MANIFEST.json (use --retrain or --quick)",
                         file=manifest_file)
-    manifest = json.loads(manifest_file.read_text())
+    manifest = read_dict(manifest_file, ZooManifest)
     for rel, digest in manifest["sha256"].items():
         path = zoo / rel
         if not path.is_file():
@@ -142,8 +142,10 @@ def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
     for name in _zoo_runs(cfg, manifest):
         src, dst = ZOO / name, root / name
         if cfg.retrain:  # ancestors first (--init-from), each shared one trained once
-            saved = json.loads((src / "config.json").read_text())
-            lineage = (json.loads((src / LINEAGE).read_text())["runs"]
+            from workbench.runs import read_config
+
+            saved = read_config(src)
+            lineage = (read_dict(src / LINEAGE, Lineage)["runs"]
                        if (src / LINEAGE).exists() else [])
             plan = retrain_plan(saved, lineage)
             for i, (key, train_opts, options) in enumerate(plan):
