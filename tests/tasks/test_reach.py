@@ -155,3 +155,35 @@ def test_presets_validate_their_sizes():
         ReachConfig(max_depth=40)
     with pytest.raises(UserError, match="branches"):
         ReachConfig(branches=1.0)  # chains have no side nodes
+
+
+def test_padded_questions_all_have_the_same_length_and_noise_joins_nothing():
+    """The padded preset: every question lists the same number of edges whatever its depth (so
+    its length does not tell the depth); the noise edges are pairs of fresh names joined to
+    nothing, and the two components are exactly the demo's."""
+    cfg = PRESETS["padded"]
+    exs = examples("padded", 300)
+    from workbench.tokenizer import split_words
+
+    assert {len(split_words(ex["question"])) for ex in exs} == {3 * cfg.edges + 4}
+    assert sorted({ex["depth"] for ex in exs}) == list(range(cfg.min_depth, cfg.max_depth + 1))
+    for ex in exs:
+        TASK.check(ex)
+        graph = parse_question(ex["question"])
+        count = Counter(v for e in graph.edges for v in e)
+        special = {ex["root"], *ex["candidates"]}
+        noise = [(s, t) for s, t in graph.edges
+                 if count[s] == count[t] == 1 and not {s, t} & special]
+        real_edges = 2 * ex["depth"]
+        assert len(graph.edges) - real_edges == cfg.noise_edges(ex["depth"])
+        names = [v for e in graph.edges for v in e]
+        assert len(names) == len(set(names)) + real_edges - 2  # only path nodes repeat
+        assert len(noise) == cfg.noise_edges(ex["depth"])
+    # a noise pair next to a component is not a component of equal size: the checker says so
+    ex = next(e for e in exs if e["depth"] == 8)
+    spare = [n for n in NAMES[:48] if n not in ex["question"].split()][:2]
+    from workbench.tasks.reach import _render
+    bad = dict(ex, edges=[*ex["edges"], [spare[0], ex["root"]]])
+    bad["question"] = _render(bad["edges"], ex["candidates"], ex["root"])
+    with pytest.raises(UserError, match="equal size"):
+        TASK.check(bad)

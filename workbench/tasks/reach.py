@@ -58,6 +58,10 @@ class ReachConfig:
     """trees: side nodes per path step (round(branches · d) per component)."""
     names: int = len(NAMES)
     """Size of the name pool the nodes are drawn from (at most 80)."""
+    edges: int = 0
+    """0: a question lists its two components' edges only (2·d for chains, so its length tells
+    the depth); N > 0: noise edges between fresh names (pairs a → b joined to nothing) are added
+    until every question lists N edges, so every depth has the same length and positions."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_depth <= self.max_depth:
@@ -71,6 +75,20 @@ class ReachConfig:
         if 2 * self.component_size(self.max_depth) > self.names:
             raise UserError(f"two components of depth {self.max_depth} need "
                             f"{2 * self.component_size(self.max_depth)} names", field="names")
+        if self.edges:
+            real = 2 * (self.component_size(self.max_depth) - 1)
+            if self.edges < real:
+                raise UserError(f"depth {self.max_depth} alone lists {real} edges",
+                                field="edges")
+            need = max(self.names_needed(d) for d in range(self.min_depth, self.max_depth + 1))
+            if need > self.names:
+                raise UserError(f"{self.edges} edges need {need} names", field="names")
+
+    def noise_edges(self, depth: int) -> int:
+        return max(0, self.edges - 2 * (self.component_size(depth) - 1)) if self.edges else 0
+
+    def names_needed(self, depth: int) -> int:
+        return 2 * self.component_size(depth) + 2 * self.noise_edges(depth)
 
     def side_nodes(self, depth: int) -> int:
         return round(self.branches * depth) if self.shape == "trees" else 0
@@ -86,6 +104,9 @@ PRESETS = {
     # lookup about four times sooner than 48 (docs/methods.md, "A recipe for reach").
     "demo": ReachConfig(min_depth=2, max_depth=8, names=48),
     "trees": ReachConfig(min_depth=2, max_depth=6, shape="trees", branches=1.0),
+    # demo with every question 16 edges long (noise pairs fill the shallow ones): the length
+    # no longer tells the depth, and every position is trained by every depth
+    "padded": ReachConfig(min_depth=2, max_depth=8, names=48, edges=16),
 }
 
 
@@ -109,9 +130,10 @@ def generate(cfg: ReachConfig, rng: random.Random) -> Example:
     depth = rng.randint(cfg.min_depth, cfg.max_depth)
     shape = _draw_shape(cfg, depth, rng)
     size = cfg.component_size(depth)
-    names = rng.sample(NAMES[: cfg.names], 2 * size)
-    real, decoy = names[:size], names[size:]
+    names = rng.sample(NAMES[: cfg.names], cfg.names_needed(depth))
+    real, decoy, noise = names[:size], names[size:2 * size], names[2 * size:]
     edges = [[c[s], c[t]] for c in (real, decoy) for s, t in shape]
+    edges += [[noise[i], noise[i + 1]] for i in range(0, len(noise), 2)]
     rng.shuffle(edges)
     candidates = [real[depth], decoy[depth]]
     rng.shuffle(candidates)
@@ -228,9 +250,13 @@ def check(example: Example) -> None:
         raise UserError("does not match 'edges', 'candidates' and 'root'", field="question")
     graph = parse_question(example["question"])
     comps = _components(graph)
-    if len(comps) != 2 or len(comps[0]) != len(comps[1]):
-        raise UserError(f"expected two components of equal size, got sizes "
+    # the root's and the decoy candidate's components; every other one is a noise pair
+    main = [c for c in comps if root in c or any(x in c for x in cands)]
+    noise = [c for c in comps if c not in main]
+    if len(main) != 2 or len(main[0]) != len(main[1]) or any(len(c) != 2 for c in noise):
+        raise UserError(f"expected two components of equal size (and noise pairs), got sizes "
                         f"{sorted(len(c) for c in comps)}", field="edges")
+    comps = main
     indegree: dict[str, int] = {}
     for _, t in graph.edges:
         indegree[t] = indegree.get(t, 0) + 1
@@ -324,6 +350,7 @@ TASK = Task(
         "tiny": {"train": 64, "valid": 16, "test": 16},
         "demo": {"train": 4000, "valid": 200, "test": 1000},
         "trees": {"train": 4000, "valid": 200, "test": 1000},
+        "padded": {"train": 4000, "valid": 200, "test": 1000},
     },
     fields=FIELDS,
     depth=lambda example: int(example["depth"]),
