@@ -27,11 +27,11 @@ class TrainConfig(Checked):
     task: str = "chain"
     """Task whose generated splits are trained on (see `lwb data`)."""
     preset: str = "demo"
-    """Task preset: tiny, demo or paper."""
+    """Task preset: tiny, demo, paper or one of the task's own (reach: trees, padded)."""
     method: str = "cot"
     """Method: nocot, cot, pause, coconut or rim."""
     size: str = "micro"
-    """Model preset: nano, micro, mini or small (see `lwb models`)."""
+    """Model preset: nano, micro, micro-h2, micro-h1, mini or small (see `lwb models`)."""
     out: str = ""
     """Run directory to create (or to resume with --resume)."""
     seed: Seed = 0

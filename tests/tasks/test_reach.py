@@ -165,7 +165,7 @@ def test_padded_questions_all_have_the_same_length_and_noise_joins_nothing():
     exs = examples("padded", 300)
     from workbench.tokenizer import split_words
 
-    assert {len(split_words(ex["question"])) for ex in exs} == {3 * cfg.edges + 4}
+    assert {len(split_words(ex["question"])) for ex in exs} == {3 * 16 + 4}
     assert sorted({ex["depth"] for ex in exs}) == list(range(cfg.min_depth, cfg.max_depth + 1))
     for ex in exs:
         TASK.check(ex)
@@ -187,3 +187,22 @@ def test_padded_questions_all_have_the_same_length_and_noise_joins_nothing():
     bad["question"] = _render(bad["edges"], ex["candidates"], ex["root"])
     with pytest.raises(UserError, match="equal size"):
         TASK.check(bad)
+
+
+def test_a_depth_curriculum_shortens_the_padding_with_the_deepest_open_depth():
+    """Under ``--depth-warmup`` the padded preset pads to the deepest depth open at that step,
+    so early batches are as short as the demo's shallow questions (the lookup is learned on
+    short questions) and no batch's length tells the depth."""
+    import random
+
+    from train.data import depth_curriculum
+    from workbench.tokenizer import split_words
+
+    cfg = PRESETS["padded"]
+    for step, deepest in ((0, 2), (2000, 5), (4000, 8)):
+        early = depth_curriculum(cfg, step, 4000)
+        assert early.max_depth == deepest
+        rng = random.Random(step)
+        exs = [TASK.generate(early, rng) for _ in range(60)]
+        assert {len(split_words(ex["question"])) for ex in exs} == {3 * 2 * deepest + 4}
+        assert {ex["depth"] for ex in exs} == set(range(2, deepest + 1))

@@ -21,10 +21,10 @@ class GenerateConfig(Checked):
     """What to generate."""
 
     task: str = "chain"
-    """Task: prosqa, prontoqa, chain or mult."""
+    """Task: prosqa, prontoqa, chain, mult or reach."""
     preset: str = "demo"
-    """Size preset: tiny (tests), demo (trains in minutes on a laptop) or paper (published
-    sizes)."""
+    """Size preset of the task: tiny (tests), demo (trains on a laptop), paper (published sizes)
+    or one of the task's own (reach: trees, padded)."""
     split: Literal["train", "valid", "test"] = "train"
     """Split; a question belongs to exactly one split, so splits never share a question."""
     n: Count | None = None

@@ -58,10 +58,11 @@ class ReachConfig:
     """trees: side nodes per path step (round(branches · d) per component)."""
     names: int = len(NAMES)
     """Size of the name pool the nodes are drawn from (at most 80)."""
-    edges: int = 0
-    """0: a question lists its two components' edges only (2·d for chains, so its length tells
-    the depth); N > 0: noise edges between fresh names (pairs a → b joined to nothing) are added
-    until every question lists N edges, so every depth has the same length and positions."""
+    pad: bool = False
+    """False: a question lists its two components' edges only (2·d for chains, so its length
+    tells the depth); True: noise edges between fresh names (pairs a → b joined to nothing) fill
+    every question up to the edges of depth ``max_depth``, so every depth has the same length and
+    positions (and a depth curriculum, which lowers ``max_depth``, shortens the padding too)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_depth <= self.max_depth:
@@ -75,17 +76,18 @@ class ReachConfig:
         if 2 * self.component_size(self.max_depth) > self.names:
             raise UserError(f"two components of depth {self.max_depth} need "
                             f"{2 * self.component_size(self.max_depth)} names", field="names")
-        if self.edges:
-            real = 2 * (self.component_size(self.max_depth) - 1)
-            if self.edges < real:
-                raise UserError(f"depth {self.max_depth} alone lists {real} edges",
-                                field="edges")
+        if self.pad:
             need = max(self.names_needed(d) for d in range(self.min_depth, self.max_depth + 1))
             if need > self.names:
-                raise UserError(f"{self.edges} edges need {need} names", field="names")
+                raise UserError(f"padding depths {self.min_depth}-{self.max_depth} needs "
+                                f"{need} names", field="names")
+
+    def edges(self, depth: int) -> int:
+        """Edges a question of depth ``depth`` lists (its two components, then the padding)."""
+        return 2 * (self.component_size(self.max_depth if self.pad else depth) - 1)
 
     def noise_edges(self, depth: int) -> int:
-        return max(0, self.edges - 2 * (self.component_size(depth) - 1)) if self.edges else 0
+        return self.edges(depth) - 2 * (self.component_size(depth) - 1)
 
     def names_needed(self, depth: int) -> int:
         return 2 * self.component_size(depth) + 2 * self.noise_edges(depth)
@@ -106,7 +108,7 @@ PRESETS = {
     "trees": ReachConfig(min_depth=2, max_depth=6, shape="trees", branches=1.0),
     # demo with every question 16 edges long (noise pairs fill the shallow ones): the length
     # no longer tells the depth, and every position is trained by every depth
-    "padded": ReachConfig(min_depth=2, max_depth=8, names=48, edges=16),
+    "padded": ReachConfig(min_depth=2, max_depth=8, names=48, pad=True),
 }
 
 
