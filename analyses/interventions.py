@@ -189,7 +189,7 @@ class Clean:
 
 
 def _max_new(method: Method, examples: Sequence[Tokenized]) -> int:
-    from train.evaluate import answer_budget
+    from workbench.inference import answer_budget
 
     return answer_budget(method, examples)
 
@@ -364,7 +364,7 @@ def run(cfg: InterventionConfig) -> dict[str, Any]:
     model = loaded.model
     check_layer(method, model, cfg.layer)
     clean = clean_run(method, model, examples, layer=cfg.layer, batch_size=cfg.batch_size)
-    from train.evaluate import depth_of
+    from workbench.inference import depth_of
 
     answers = [e.example["answer"] for e in examples]
     base = [p.answer for p in clean.predictions]

@@ -16,7 +16,7 @@ import streamlit as st
 
 from analyses.common import style
 from app import common
-from workbench import browse
+from app import data as browse
 from workbench.artifacts import Proof
 from workbench.errors import UserError
 from workbench.schemas import loads, parse

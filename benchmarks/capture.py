@@ -40,10 +40,10 @@ def make_run(root: Path, data: Path, method_name: str = "rim") -> Path:
     from workbench.methods import get_method, tokenize
     from workbench.models import build_model, model_config
     from workbench.runs import save_run
+    from workbench.tasks import task_tokenizer
     from workbench.tasks.loaders import load_examples
-    from workbench.tokenizer import Tokenizer
 
-    tok = Tokenizer.for_task("prosqa")
+    tok = task_tokenizer("prosqa")
     method = get_method(method_name, {}, tok)
     exs = [tokenize(e, tok) for e in load_examples(data)[:500]]
     if hasattr(method, "resolve"):
@@ -56,8 +56,8 @@ def make_run(root: Path, data: Path, method_name: str = "rim") -> Path:
 
 
 def side_by_side(run: Path, data: Path, n: int, batch: int) -> dict[str, float]:
-    from train.evaluate import answer_budget
     from workbench.capture import CaptureConfig, capture_batch, load_for_capture, proof_schema
+    from workbench.inference import answer_budget
 
     cfg = CaptureConfig(run=str(run), data=str(data), out="", limit=n, batch_size=batch)
     loaded_run, method, examples = load_for_capture(cfg)

@@ -23,9 +23,8 @@ from workbench.methods import get_method, tokenize
 from workbench.methods.base import Method, Tokenized, collate
 from workbench.models import build_model, count_parameters, model_config
 from workbench.rollout import Layout, Rollout
-from workbench.tasks import TASKS
+from workbench.tasks import TASKS, task_tokenizer
 from workbench.tasks.base import generate_split
-from workbench.tokenizer import Tokenizer
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -147,7 +146,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    tok = Tokenizer.for_task("prosqa")
+    tok = task_tokenizer("prosqa")
     raw = list(generate_split(TASKS["prosqa"], "demo", "test", max(256, args.coconut_examples), 0))
     exs = [tokenize(e, tok) for e in raw]
     methods = {name: get_method(name, {}, tok) for name in ("nocot", "rim", "coconut", "cot")}

@@ -24,8 +24,8 @@ from train import checkpoint
 from train.config import PATH_FIELDS, RESUMABLE_FIELDS, TrainConfig
 from train.data import fresh_examples, load_split, tokenize_split
 from train.distributed import World, barrier, setup, sum_gradients, sum_scalar, teardown
-from train.evaluate import evaluate
 from workbench.errors import UserError
+from workbench.inference import evaluate
 from workbench.io import append_jsonl, atomic_write_json, atomic_write_text, sha256_file
 from workbench.lock import exclusive
 from workbench.methods import Method, Tokenized, get_method
@@ -42,6 +42,7 @@ from workbench.runs import (
     save_weights,
     write_manifest,
 )
+from workbench.tasks import task_tokenizer
 from workbench.tasks.base import SPLITS
 from workbench.tasks.controls import save_controls
 from workbench.tokenizer import Tokenizer
@@ -258,7 +259,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.out = Path(cfg.out)
         self.created: dict[str, bool] | None = None  # set by prepare_run_dir on a fresh run
-        self.tok = Tokenizer.for_task(cfg.task)
+        self.tok = task_tokenizer(cfg.task)
         if cfg.depth_warmup and not cfg.fresh:
             raise UserError("--depth-warmup shapes the fresh batches; pass --fresh too",
                             field="depth_warmup")

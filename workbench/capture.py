@@ -213,7 +213,7 @@ def batches(examples: Iterable[Tokenized], size: int) -> Iterator[list[Tokenized
 def scan(run: Run, method: Method, cfg: CaptureConfig) -> tuple[int, dict[str, str], int]:
     """One streaming pass over the dataset (every example checked, none kept): the number of
     examples, the proof schema and the decoding budget."""
-    from train.evaluate import answer_budget
+    from workbench.inference import answer_budget
 
     schema: dict[str, str] = {}
     count = [0]

@@ -1,4 +1,4 @@
-"""workbench.browse: the runs root, run names kept inside it, artifacts and what the app shows
+"""app.data: the runs root, run names kept inside it, artifacts and what the app shows
 of one example (lens, problem graph, readouts, projections)."""
 
 import json
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from analyses.lens import lens_logits
-from workbench import browse
+from app import data as browse
 from workbench.errors import UserError
 from workbench.runs import load_run
 from workbench.store import open_store

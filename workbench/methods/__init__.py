@@ -18,6 +18,28 @@ from workbench.tokenizer import Tokenizer
 METHODS: dict[str, type[Method]] = {m.name: m for m in (NoCoT, CoT, Pause, Coconut, RiM)}
 
 
+def label_of(name: str) -> str:
+    """A method's name in tables and figures (an unregistered name stands for itself)."""
+    cls = METHODS.get(name)
+    return (cls.label or cls.name) if cls else name
+
+
+def sort_key(name: str) -> tuple[int, str]:
+    """Tables and figures list methods by the registry's ``order``, unregistered ones last."""
+    cls = METHODS.get(name)
+    return (cls.order if cls else 10**6, name)
+
+
+def color_of(name: str) -> str:
+    cls = METHODS.get(name)
+    return cls.color if cls else Method.color
+
+
+def baseline_name() -> str:
+    """The registry's direct-answering baseline (time-to-first-token ratios divide by it)."""
+    return next(m.name for m in METHODS.values() if m.baseline)
+
+
 def get_method(name: str, options: dict[str, Any] | None, tokenizer: Tokenizer) -> Method:
     """Build a method from its name and options (a dict, as saved in a run's config)."""
     try:
@@ -72,5 +94,6 @@ def open_run_with_data(run_dir: str | Path, data: str | Path, *, limit: int | No
     return run, method, list(tokenized_examples(run, method, data, limit=limit))
 
 
-__all__ = ["METHODS", "Method", "Prediction", "Tokenized", "get_method", "method_of",
-           "open_run_with_data", "tokenize", "tokenized_examples"]
+__all__ = ["METHODS", "Method", "Prediction", "Tokenized", "baseline_name", "color_of",
+           "get_method", "label_of", "method_of", "open_run_with_data", "sort_key", "tokenize",
+           "tokenized_examples"]

@@ -192,6 +192,18 @@ class Method:
     name: ClassVar[str]
     Options: ClassVar[type]
     description: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    """How tables and figures name the method (default: ``name``)."""
+    order: ClassVar[int] = 100
+    """Place in tables and figures (cheapest inference first); ties sort by name."""
+    color: ClassVar[str] = "#444444"
+    """Colour of the method in every figure."""
+    baseline: ClassVar[bool] = False
+    """The direct-answering baseline that time-to-first-token ratios divide by (one method)."""
+    published: ClassVar[dict[str, float]] = {}
+    """Published test accuracy % per task (Coconut's Table 1, GPT-2; ../shared/DESIGN.md)."""
+    published_ttft: ClassVar[str] = ""
+    """Published time to first token relative to direct answering (the RiM paper, GPU)."""
 
     def __init__(self, options: Any, tokenizer: Tokenizer) -> None:
         self.options = options

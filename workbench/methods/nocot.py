@@ -15,6 +15,12 @@ class NoCoTOptions:
 
 class NoCoT(Method):
     name = "nocot"
+    label = "no-CoT"
+    order = 0
+    color = "#7f7f7f"
+    baseline = True
+    published = {"prosqa": 76.7, "prontoqa": 93.8}
+    published_ttft = "1"
     Options = NoCoTOptions
     description = "question → answer"
 

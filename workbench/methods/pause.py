@@ -21,6 +21,10 @@ class PauseOptions(Checked):
 
 class Pause(Method):
     name = "pause"
+    label = "pause"
+    order = 10
+    color = "#bcbd22"
+    published = {"prosqa": 75.9, "prontoqa": 77.7}
     Options = PauseOptions
     description = "question → <pause>×n → answer"
 

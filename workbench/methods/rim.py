@@ -78,6 +78,10 @@ def anneal_weight(kind: str, t: int, s: int, length: int, n_blocks: int) -> floa
 
 class RiM(Method):
     name = "rim"
+    label = "RiM"
+    order = 40
+    color = "#2ca02c"
+    published_ttft = "≈ 1"
     Options = RiMOptions
     description = "question → K memory blocks (one pass, block-causal) → readouts"
 

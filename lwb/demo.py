@@ -86,7 +86,7 @@ def _data(root: Path, task: str, preset: str, split: str) -> Path:
 
 def zoo_groups(manifest: dict[str, Any]) -> dict[str, list[str]]:
     """The zoo's groups of runs: ``reach`` → ``[reach-nocot, …]``, ``reach-trees`` → …"""
-    from workbench.zoo import run_name
+    from lwb.zoo import run_name
 
     groups: dict[str, list[str]] = {}
     for name, info in manifest.get("runs", {}).items():
@@ -121,8 +121,8 @@ def _train(cfg: DemoConfig, out: Path, train_opts: dict[str, Any], options: dict
 def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
     """The demo's run directories: copied from the zoo, retrained with the zoo's recorded
     settings (``--retrain``), or tiny ones trained on the first task's tiny preset (``--quick``)."""
+    from lwb.zoo import LINEAGE, retrain_plan
     from workbench.safety import replaceable_entry
-    from workbench.zoo import LINEAGE, retrain_plan
 
     runs: list[Path] = []
     trained: dict[str, Path] = {}  # retrain_plan key → where that training went
@@ -256,11 +256,9 @@ def run_demo(cfg: DemoConfig) -> list[dict[str, Any]]:
     rows = summary(runs)
     print(format_summary(rows), flush=True)
     if cfg.app:
-        from argparse import Namespace
+        from lwb.serve import serve
 
-        from workbench.cli import _cmd_app
-
-        _cmd_app(Namespace(runs=str(root), port=cfg.port, host="127.0.0.1", timeout=120.0))
+        serve(root, port=cfg.port)
     return rows
 
 

@@ -263,8 +263,8 @@ def load_model(run: Path) -> Any:
 def run_summary(root: str | Path, name: str) -> dict[str, Any]:
     """One row of the runs table: config, test metrics, which artifacts exist. A run without
     metrics (or with a broken config) still gets a row, with a note saying why."""
+    from analyses.compare import run_row
     from workbench.artifacts import ConfigSummary
-    from workbench.compare import run_row
     from workbench.runs import read_config
 
     run = resolve_run(root, name)
@@ -396,7 +396,7 @@ def pca_frame(store: Any, layer: int, kind: str, n_components: int = 2) -> tuple
     """PCA of one kind's states at one layer for a small store, through the projections
     analysis's cache (the same fit ``lwb analyze projections --method pca`` makes); returns the
     projections.parquet-shaped frame and the explained variance ratios."""
-    from analyses.projections import _frame, projection
+    from analyses.projections import points_frame, projection
 
     rows = store.rows(kind=kind)
     if len(rows) > MAX_ONLINE_PCA_ROWS:
@@ -408,7 +408,7 @@ def pca_frame(store: Any, layer: int, kind: str, n_components: int = 2) -> tuple
                         file=store.path)
     params = {"method": "pca", "layer": layer, "kind": kind, "n_components": n_components}
     coords, explained, _ = projection(store, rows, store.resid(layer, rows), params, True)
-    return _frame(store, rows, coords), explained
+    return points_frame(store, rows, coords), explained
 
 
 def cosine_matrix(states: np.ndarray) -> np.ndarray:

@@ -77,9 +77,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from workbench.models import PRESETS, build_model, count_parameters, model_config
-    from workbench.tokenizer import Tokenizer
+    from workbench.tasks import task_tokenizer
 
-    d_vocab = len(Tokenizer.for_task(args.task))
+    d_vocab = len(task_tokenizer(args.task))
     print(f"model presets (d_vocab={d_vocab} for {args.task}, n_ctx={args.n_ctx})")
     print(f"  {'name':6} {'layers':>6} {'d_model':>7} {'heads':>5} {'d_mlp':>6} {'params':>11}")
     for name, p in PRESETS.items():
@@ -147,7 +147,7 @@ def _print_metrics(run: str, metrics: dict) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from train.evaluate import evaluate
+    from workbench.inference import evaluate
     from workbench.io import atomic_write_json
     from workbench.methods import open_run_with_data
     from workbench.safety import check_output_file
@@ -170,7 +170,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.compare import compare_runs, format_compare
+    from analyses.compare import compare_runs, format_compare
 
     rows = compare_runs(args.runs, split=args.split)
     print(json.dumps(rows, indent=2) if args.json else format_compare(rows))
@@ -243,7 +243,7 @@ def _configure_analyze(p: Parser, argv: Sequence[str]) -> None:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from analyses.results import results
+    from lwb.results import results
 
     results(args.runs, args.out, args.notes, args.bench, args.analyses)
     print(f"wrote {args.out}")
@@ -251,7 +251,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from workbench.demo import DemoConfig, run_demo
+    from lwb.demo import DemoConfig, run_demo
 
     run_demo(from_namespace(DemoConfig, args))
     return 0
@@ -349,7 +349,7 @@ def _configure_models(p: Parser, argv: Sequence[str]) -> None:
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
-    from workbench import experiment
+    from lwb import experiment
 
     config = args.config or Path("experiments") / f"{args.grid}.yaml"
     if args.grid == "zoo":
@@ -370,70 +370,16 @@ def _configure_experiment(p: Parser, argv: Sequence[str]) -> None:
 
 
 def _configure_demo(p: Parser, argv: Sequence[str]) -> None:
-    from workbench.demo import DemoConfig
+    from lwb.demo import DemoConfig
 
     add_arguments(p, DemoConfig)
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
-    """Serve the Streamlit app on HOST:PORT; print "app ready at URL" once it answers."""
-    import signal
-    import subprocess
-    import time
-    import urllib.request
+    from lwb.serve import serve
 
-    import app
-
-    def stop(signum: int, frame: object) -> None:  # SIGTERM: stop the server too
-        raise SystemExit(128 + signum)
-
-    root = Path(args.runs)
-    if not root.is_dir():
-        raise UserError("the runs root is not a directory", file=root)
-    main_script = Path(app.__file__).parent / "main.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(main_script),
-               "--server.address", args.host, "--server.port", str(args.port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.scriptHealthCheckEnabled", "true", "--client.toolbarMode", "minimal",
-               "--server.maxUploadSize", "1", "--server.maxMessageSize", "64",
-               "--", "--runs", str(root.resolve())]
-    url = f"http://{args.host}:{args.port}"
-    proc = subprocess.Popen(command)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        deadline = time.monotonic() + args.timeout
-        while True:
-            if proc.poll() is not None:
-                raise UserError(f"the app exited with status {proc.returncode} before it "
-                                f"answered (is port {args.port} in use?)", field="port")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise UserError(f"no answer from {url} within {args.timeout:g} s", field="port")
-            time.sleep(0.2)
-        # Run the app's script once (Streamlit's script health check): it loads the libraries
-        # every page uses, so the first visitor does not wait for them.
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/script-health-check",
-                                        timeout=args.timeout) as r:
-                r.read()
-        except OSError as e:
-            print(f"lwb: warning: the app's script did not run cleanly ({e}); see the log above",
-                  file=sys.stderr, flush=True)
-        print(f"app ready at {url}", flush=True)
-        return proc.wait()
-    except BaseException:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        raise
+    return serve(Path(args.runs), port=args.port, host=args.host, timeout=args.timeout)
 
 
 def _configure_app(p: Parser, argv: Sequence[str]) -> None:
