@@ -12,10 +12,11 @@ import numpy as np
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
+from workbench.methods import main_kinds
 from workbench.safety import check_output, is_run, is_store
 from workbench.stats import clean
 
-MAIN_KINDS = ("block", "thought", "pause", "step", "answer")
+MAIN_KINDS = main_kinds()
 TEMPLATE = "plotly_white"
 FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 13}
 

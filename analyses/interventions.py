@@ -52,7 +52,7 @@ from tqdm import tqdm
 from analyses.common import bootstrap_ci, check_out, save_figure, save_json, style
 from workbench.config import Checked
 from workbench.errors import UserError
-from workbench.methods import Method, Prediction, Tokenized
+from workbench.methods import Method, Prediction, Tokenized, latent_kinds
 from workbench.methods.base import collate
 from workbench.models import HookedTransformer
 from workbench.rollout import Hook, Layout, PassHooks, Recorder
@@ -60,7 +60,7 @@ from workbench.schemas import Count, LayerIndex, Seed
 from workbench.stats import defined
 
 #: Latent-step kinds that sit in the prompt (known before decoding), so they can be intervened on.
-LATENT_KINDS = ("block", "thought", "pause")
+LATENT_KINDS = latent_kinds()
 KINDS = ("zero", "mean", "noise", "swap", "identity")
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from workbench import __version__
 from workbench.config import add_arguments, from_namespace
@@ -107,17 +108,23 @@ def _add_train_arguments(p: Parser) -> None:
     from train.config import TrainConfig
     from workbench.methods import METHODS
 
-    p.add_argument("--config", type=Path, default=None,
-                   help="JSON or YAML file of option values (flags given here win)")
     add_arguments(p, TrainConfig)
+    # each option belongs to its method: an option several methods have (reset_optimizer) is
+    # one flag without a default of its own, so each method keeps its own default
     seen: set[str] = set()
     for name, cls in METHODS.items():
         todo = [f for f in fields(cls.Options) if f.name not in seen]
         if not todo:
             continue
         group = p.add_argument_group(f"{name} options")
-        add_arguments(group, cls.Options, skip=tuple(seen))
+        add_arguments(group, cls.Options, skip=tuple(seen), unset=True)
         seen.update(f.name for f in todo)
+    for action in p._actions:  # a shared option's help names each method's default
+        owners = [(n, f.default) for n, c in METHODS.items() for f in fields(c.Options)
+                  if f.name == action.dest]
+        if len(owners) > 1 and action.help:
+            per = "; ".join(f"{n} {d}" for n, d in owners)
+            action.help = action.help.split(" (default:")[0] + f" (default: {per})"
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -131,7 +138,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cls = METHODS.get(cfg.method)
     if cls is None:
         raise UserError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
-    options = {f.name: getattr(args, f.name) for f in fields(cls.Options)}
+    options = {f.name: getattr(args, f.name) for f in fields(cls.Options) if hasattr(args, f.name)}
     metrics = train(cfg, options)
     if metrics:
         _print_metrics(cfg.out, metrics)
@@ -423,34 +430,92 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
         p = sub.add_parser(name, help=help_text)
         if name == chosen:
             configure(p, argv)
+    add_config_flags(parser)
     return parser
 
 
+def _leaf(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The (sub)parser of the command ``argv`` names (``train``, ``data generate``, …)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            word = next((a for a in argv if not a.startswith("-")), None)
+            if word in action.choices:
+                rest = list(argv)[list(argv).index(word) + 1:]
+                return _leaf(action.choices[word], rest)
+    return parser
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` on every command that takes options (each leaf of the command tree)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if subs:
+        for sub in subs:
+            for child in set(sub.choices.values()):
+                add_config_flags(child)
+        return
+    options = [a for a in parser._actions if a.option_strings and a.dest not in ("help",)]
+    if options and "--config" not in parser._option_string_actions:
+        parser.add_argument("--config", type=Path, default=None,
+                            help="JSON or YAML file of option values, keyed by flag name "
+                                 "(flags given here win)")
+
+
+def _from_file(action: argparse.Action, value: Any, path: str, key: str) -> Any:
+    """A ``--config`` value checked and converted as the flag's own text would be."""
+    def one(item: Any) -> Any:
+        if isinstance(item, (dict, list)) or item is None:
+            raise UserError(f"expected a single value, got {type(item).__name__}", file=path,
+                            field=key)
+        if action.type is None:
+            return item if isinstance(item, str) else str(item)
+        try:
+            return action.type(item if isinstance(item, str) else json.dumps(item))
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as e:
+            raise UserError(str(e), file=path, field=key) from None
+
+    if isinstance(action, argparse.BooleanOptionalAction) or action.nargs == 0:
+        if not isinstance(value, bool):
+            raise UserError(f"expected true or false, got {value!r}", file=path, field=key)
+        return value
+    if value is None:
+        return None
+    if action.nargs in ("+", "*"):
+        items = value if isinstance(value, list) else [value]
+        if not items and action.nargs == "+":
+            raise UserError("expected at least one value", file=path, field=key)
+        converted = [one(v) for v in items]
+    else:
+        converted = one(value)
+    for item in converted if isinstance(converted, list) else [converted]:
+        if action.choices is not None and item not in action.choices:
+            raise UserError(f"{item!r} is not one of {', '.join(map(str, action.choices))}",
+                            file=path, field=key)
+    return converted
+
+
 def _apply_config_file(parser: Parser, argv: Sequence[str] | None) -> None:
-    """``lwb train --config FILE``: the file's values become defaults that flags override."""
+    """``lwb COMMAND --config FILE``: the file's values (keyed by flag name, dashes or
+    underscores) become defaults that the flags given override; every value is checked as its
+    flag's text would be, and an error names the file and the key."""
+    from workbench.config import read_config_file
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "train" or "--config" not in argv:
+    if "--config" not in argv:
         return
     i = argv.index("--config")
     if i + 1 >= len(argv):
         return
-    from dataclasses import fields
-
-    from train.config import TrainConfig, read_config_file
-    from workbench.config import check_value
-    from workbench.methods import METHODS
-
-    values = read_config_file(argv[i + 1])
-    known = {f.name for f in fields(TrainConfig)} | set(_method_option_fields())
+    leaf = _leaf(parser, argv[:i])
+    path = argv[i + 1]
+    values = read_config_file(path)
+    actions = {a.dest: a for a in leaf._actions
+               if a.option_strings and a.dest not in ("help", "config", "version")}
+    checked = {}
     for key, value in values.items():
-        if key not in known:
-            raise UserError(f"unknown option {key!r}", file=argv[i + 1], field=key)
-        owners = [TrainConfig] if key in {f.name for f in fields(TrainConfig)} else [
-            m.Options for m in METHODS.values() if key in {f.name for f in fields(m.Options)}]
-        for cls in owners:  # the same checks as the flag's, naming the file
-            check_value(cls, key, value, file=argv[i + 1])
-    train_parser = parser._subparsers._group_actions[0].choices["train"]  # type: ignore
-    train_parser.set_defaults(**values)
+        if key not in actions:
+            raise UserError(f"unknown option {key!r}", file=path, field=key)
+        checked[key] = _from_file(actions[key], value, path, key)
+    leaf.set_defaults(**checked)
 
 
 class Terminated(KeyboardInterrupt):

@@ -25,12 +25,11 @@ from workbench.artifacts import Lineage, ZooManifest, read_dict
 from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import sha256_file
+from workbench.methods import METHODS, method_class
 from workbench.schemas import Port
 from workbench.tasks.generate import GenerateConfig, generate_file
 
 ZOO = Path(__file__).resolve().parent.parent / "zoo"
-METHODS = ("nocot", "cot", "pause", "coconut", "rim")
-LATENT = {"pause", "coconut", "rim"}
 
 
 @dataclass
@@ -135,7 +134,7 @@ def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
             out = root / f"{task}-{method}"
             quick = {"task": task, "preset": "tiny", "method": method, "size": "nano",
                      "steps": 80, "lr": 3e-3, "latency_examples": 4, "eval_every": 1000}
-            _train(cfg, out, quick, {"epochs_per_stage": 5} if method == "coconut" else {})
+            _train(cfg, out, quick, dict(METHODS[method].tiny_options))
             runs.append(out)
         return runs
     manifest = verify_zoo(ZOO)
@@ -170,7 +169,7 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
     task, preset = config["task"]["name"], config["task"]["preset"]
     test = _data(root, task, preset, "test")
     store, out = run / "store", run / "analyses"
-    method = config["method"]["name"]
+    method = method_class(config["method"]["name"])
     if not (store / "manifest.json").exists():
         _log(cfg, f"capturing {run.name}")
         capture(CaptureConfig(run=str(run), data=str(test), out=str(store), force=True,
@@ -184,14 +183,14 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
         store=str(store), out=str(out), target=target, n_boot=boot))))
     steps.append(("alignment.json", lambda: alignment.run(alignment.AlignmentConfig(
         store=str(store), out=str(out), n_boot=boot))))
-    if method == "rim":
+    if method.readouts:
         steps.append(("correctness.json", lambda: correctness.run(
             correctness.CorrectnessConfig(store=str(store), out=str(out), n_boot=boot))))
     steps.append(("projections.json", lambda: projections.run(projections.ProjectionsConfig(
         store=str(store), out=str(out), method="pca" if cfg.quick else "umap"))))
     steps.append(("lens.json", lambda: lens.run(lens.LensConfig(
         run=str(run), store=str(store), out=str(out)))))
-    if method in LATENT:
+    if method.latent:
         steps.append(("interventions.json", lambda: interventions.run(
             interventions.InterventionConfig(run=str(run), data=str(test), out=str(out),
                                              limit=16 if cfg.quick else 100, n_boot=boot,

@@ -76,7 +76,7 @@ class Grid:
 
 
 def read_grid(path: str | Path) -> Grid:
-    from train.config import read_config_file
+    from workbench.config import read_config_file
 
     values = read_config_file(path)
     unknown = set(values) - KEYS

@@ -295,8 +295,9 @@ class Trainer:
         self.ckpt_every = cfg.checkpoint_every or self.eval_every
 
     # -- set-up and resumption -------------------------------------------------------------------
-    def prepare_run_dir(self) -> int:
-        """Create the run directory, or check and resume it; returns the first step to take."""
+    def prepare_run_dir(self) -> None:
+        """Create the run directory, or check that it is this run's (the step to resume from
+        comes from its latest checkpoint)."""
         cfg, out = self.cfg, self.out
         exists = (out / CONFIG).exists()
         # every rank must look before the main rank writes, or a slower rank would find the
@@ -319,7 +320,6 @@ class Trainer:
             atomic_write_json(out / CONFIG, self.config)
             atomic_write_text(out / LOG, "")
         barrier(self.world)
-        return 0
 
     def discard_unstarted(self) -> None:
         """After a failure before the first checkpoint: remove what :meth:`prepare_run_dir`
@@ -348,9 +348,10 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         cfg, world, model = self.cfg, self.world, self.model
-        start = self.prepare_run_dir()
+        self.prepare_run_dir()
         optimizer = make_optimizer(model, cfg)
         state: dict[str, Any] = {"elapsed_s": 0.0, "tokens": 0}
+        start = 0
         ck = checkpoint.latest(self.out)
         if ck is not None:
             state = checkpoint.restore(ck, model, optimizer)

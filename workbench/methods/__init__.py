@@ -18,6 +18,11 @@ from workbench.tokenizer import Tokenizer
 METHODS: dict[str, type[Method]] = {m.name: m for m in (NoCoT, CoT, Pause, Coconut, RiM)}
 
 
+def default_method() -> str:
+    """The method trained when none is named."""
+    return next(m.name for m in METHODS.values() if m.default)
+
+
 def label_of(name: str) -> str:
     """A method's name in tables and figures (an unregistered name stands for itself)."""
     cls = METHODS.get(name)
@@ -40,12 +45,36 @@ def baseline_name() -> str:
     return next(m.name for m in METHODS.values() if m.baseline)
 
 
-def get_method(name: str, options: dict[str, Any] | None, tokenizer: Tokenizer) -> Method:
-    """Build a method from its name and options (a dict, as saved in a run's config)."""
+def main_kinds() -> tuple[str, ...]:
+    """Every registered step kind, the latent methods' first (each group the latest ``order``
+    first): the kind an analysis looks at by default is the first of these a store holds."""
+    ordered = sorted(METHODS.values(), key=lambda m: (not m.latent, -m.order, m.name))
+    return tuple(dict.fromkeys(m.step_kind for m in ordered))
+
+
+def latent_kinds() -> tuple[str, ...]:
+    """The step kinds of the latent methods (the steps interventions ablate)."""
+    return tuple(dict.fromkeys(m.step_kind for m in METHODS.values() if m.latent))
+
+
+def proof_step(options: dict[str, Any], kind: str, step: int) -> int:
+    """The proof step a stored step stands for; ``options`` is a run's ``config["method"]``
+    (its ``name`` and options). An unregistered method maps step k to proof step k."""
+    cls = METHODS.get(str(options.get("name")))
+    return cls.proof_step(options, kind, step) if cls else step
+
+
+def method_class(name: str) -> type[Method]:
+    """The registered method called ``name`` (a one-line error naming the choices if none)."""
     try:
-        cls = METHODS[name]
+        return METHODS[name]
     except KeyError:
         raise UserError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def get_method(name: str, options: dict[str, Any] | None, tokenizer: Tokenizer) -> Method:
+    """Build a method from its name and options (a dict, as saved in a run's config)."""
+    cls = method_class(name)
     try:
         opts = cls.Options(**(options or {}))
     except TypeError as e:
@@ -95,5 +124,6 @@ def open_run_with_data(run_dir: str | Path, data: str | Path, *, limit: int | No
 
 
 __all__ = ["METHODS", "Method", "Prediction", "Tokenized", "baseline_name", "color_of",
-           "get_method", "label_of", "method_of", "open_run_with_data", "sort_key", "tokenize",
+           "default_method", "get_method", "label_of", "latent_kinds", "main_kinds",
+           "method_class", "method_of", "open_run_with_data", "proof_step", "sort_key", "tokenize",
            "tokenized_examples"]

@@ -22,6 +22,10 @@ class CoT(Method):
     published_ttft = "≈ 27"
     Options = CoTOptions
     description = "question → steps → answer"
+    step_kind = "step"
+    one_pass = False
+    written_steps = True
+    default = True
     answer_in_prompt = False
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
@@ -43,7 +47,8 @@ class CoT(Method):
                 break
             if t == self.sep:
                 if current:
-                    steps.append(LatentStep("step", len(steps), current[-1], tuple(current)))
+                    steps.append(LatentStep(self.step_kind, len(steps), current[-1],
+                                            tuple(current)))
                 current = []
             else:
                 current.append(start + j)
