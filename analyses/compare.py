@@ -37,6 +37,7 @@ from workbench.errors import UserError
 from workbench.methods import baseline_name, color_of, label_of, sort_key
 from workbench.runs import read_config, read_metrics
 from workbench.schemas import Count, Seed
+from workbench.text import cell, column_table
 
 COLUMNS = ("run", "task", "method", "size", "seed", "lr", "parameters", "accuracy",
            "any_block_accuracy", "mean_generated_tokens", "mean_latent_steps", "ttft_ms",
@@ -67,16 +68,8 @@ def compare_runs(paths: list[Path], split: str = "test") -> list[dict[str, Any]]
 
 
 def format_compare(rows: list[dict[str, Any]]) -> str:
-    def cell(v: Any, column: str) -> str:
-        if v is None:
-            return "-"
-        if column == "lr":
-            return f"{v:g}"
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-    table = [list(COLUMNS)] + [[cell(r.get(c), c) for c in COLUMNS] for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in table)
+    return column_table(rows, COLUMNS, lambda v, c: f"{v:g}" if c == "lr" and v is not None
+                        else cell(v))
 
 
 @dataclass

@@ -44,7 +44,8 @@ def _load(args: argparse.Namespace, *, check_vocab: bool = False):
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from workbench.tasks.controls import format_controls, shortcut_controls
-    from workbench.tasks.summary import format_table, summarize
+    from workbench.tasks.summary import summarize
+    from workbench.text import key_value_table
 
     examples = _load(args).examples
     rows = summarize(examples)
@@ -52,7 +53,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows if controls is None else {**rows, "controls": controls}, indent=2))
     else:
-        print(format_table(rows, title=str(args.file)))
+        print(key_value_table(rows, title=str(args.file)))
         if controls is not None:
             print("\n" + format_controls(controls))
     return 0
@@ -168,9 +169,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       keep_predictions=args.predictions)
     result = {"run": str(args.run), "data": str(args.data), "method": method.name, **result}
     rows = {k: v for k, v in result.items() if k != "predictions"}
-    from workbench.tasks.summary import format_table
+    from workbench.text import key_value_table
 
-    print(format_table(rows, title=f"{args.run} on {args.data}"))
+    print(key_value_table(rows, title=f"{args.run} on {args.data}"))
     if args.out:
         atomic_write_json(args.out, result)
     return 0

@@ -28,6 +28,7 @@ from workbench.io import sha256_file
 from workbench.methods import METHODS, method_class
 from workbench.schemas import Port
 from workbench.tasks.generate import GenerateConfig, generate_file
+from workbench.text import column_table
 
 ZOO = Path(__file__).resolve().parent.parent / "zoo"
 
@@ -227,15 +228,8 @@ def summary(runs: list[Path]) -> list[dict[str, Any]]:
 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
-    cols = ["run", "accuracy", "generated_tokens", "ttft_ms", "diagonality",
-            "correctness_auroc"]
-
-    def cell(v: Any) -> str:
-        return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
-
-    table = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in table)
+    return column_table(rows, ["run", "accuracy", "generated_tokens", "ttft_ms", "diagonality",
+                               "correctness_auroc"])
 
 
 def run_demo(cfg: DemoConfig) -> list[dict[str, Any]]:
