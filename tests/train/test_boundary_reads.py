@@ -10,7 +10,8 @@ import json
 import pytest
 
 from tests.train.conftest import tiny_config
-from train.loop import train, truncate_log
+from train.loop import train
+from train.resume import truncate_log
 from workbench.errors import UserError
 
 
