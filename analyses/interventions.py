@@ -60,7 +60,6 @@ from workbench.schemas import Count, LayerIndex, Seed
 from workbench.stats import defined
 
 #: Latent-step kinds that sit in the prompt (known before decoding), so they can be intervened on.
-LATENT_KINDS = latent_kinds()
 KINDS = ("zero", "mean", "noise", "swap", "identity")
 
 
@@ -112,7 +111,7 @@ def step_columns(method: Method, chunk: Sequence[Tokenized]) -> list[list[tuple[
     out = []
     for b, prompt in enumerate(prompts):
         offset = int(layout.real[b].nonzero()[0])
-        steps = [s for s in method.latent_positions(prompt, []) if s.kind in LATENT_KINDS]
+        steps = [s for s in method.latent_positions(prompt, []) if s.kind in latent_kinds()]
         if not steps:
             raise UserError(f"{method.name} has no latent steps in its prompt to intervene on "
                             "(interventions cover rim, coconut and pause)", field="run")
@@ -371,7 +370,7 @@ def run(cfg: InterventionConfig) -> dict[str, Any]:
     depths = [depth_of(e.example) for e in examples]
     n_steps = len(clean.states[0])
     step_kind = next(s.kind for s in method.latent_positions(method.prompt(examples[0]), [])
-                     if s.kind in LATENT_KINDS)
+                     if s.kind in latent_kinds())
     donors = derangement(len(examples), cfg.seed) if "swap" in cfg.kinds else None
     conditions: list[tuple[int | str, str]] = [(t, k) for k in cfg.kinds for t in range(n_steps)]
     if cfg.all_steps:

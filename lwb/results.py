@@ -90,11 +90,13 @@ def controls_section(rows: list[dict[str, Any]]) -> list[str]:
         cells = []
         for name in CONTROLS:
             c = controls.get(name, {})
-            cells.append("n/a" if c.get("accuracy") is None else
+            cells.append((f"skipped: {c['skipped']}" if c.get("skipped") else "n/a")
+                         if c.get("accuracy") is None else
                          f"{100 * c['accuracy']:.1f} [{100 * c['ci'][0]:.1f}, "
                          f"{100 * c['ci'][1]:.1f}]")
+        chance = first.get("chance")
         out.append(f"| {key} | {first.get('target', '')} | " + " | ".join(cells)
-                   + f" | {100 * first['chance']:.1f} | {first['n']} |")
+                   + f" | {'–' if chance is None else f'{100 * chance:.1f}'} | {first['n']} |")
     return out + [""]
 
 

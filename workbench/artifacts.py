@@ -298,11 +298,13 @@ class Lineage(Schema):
 class ControlResult(Schema):
     accuracy: Fraction | None = None
     ci: Interval | None = None
-    chance: Fraction
+    chance: Fraction | None = None
+    """None where the control was skipped (``skipped`` says why)."""
     n: NonNegativeInt
     folds: int | None = None
     target: str = ""
     what: str = ""
+    skipped: str = ""
 
 
 Controls = dict[str, ControlResult]
