@@ -27,11 +27,11 @@ class Undefined(Schema):
     undefined: str | None = None
 
 
-class ProbeRecord(Undefined):
+class ProbeCell(Undefined):
+    """One probe's score in one cell (layer × step or layer × block), with its interval, its
+    control task, selectivity and chance."""
+
     layer: int
-    step: int
-    kind: str | None = None
-    target: str | None = None
     metric: str = ""
     value: Stat = None
     ci_lo: Stat = None
@@ -42,6 +42,12 @@ class ProbeRecord(Undefined):
     majority: Stat = None
     n_items: NonNegativeInt | None = None
     n_classes: NonNegativeInt | None = None
+
+
+class ProbeRecord(ProbeCell):
+    step: int
+    kind: str | None = None
+    target: str | None = None
 
 
 class Probes(RootModel[list[ProbeRecord]]):
@@ -73,19 +79,9 @@ class Alignment(Undefined):
         return self
 
 
-class CorrectnessRecord(Undefined):
-    layer: int
+class CorrectnessRecord(ProbeCell):
     block: int
     metric: str = "auroc"
-    value: Stat = None
-    ci_lo: Stat = None
-    ci_hi: Stat = None
-    control: Stat = None
-    selectivity: Stat = None
-    chance: Stat = None
-    majority: Stat = None
-    n_items: NonNegativeInt | None = None
-    n_classes: NonNegativeInt | None = None
 
 
 class Selection(Undefined):
