@@ -58,7 +58,7 @@ def frontier_token_sets(store: Store, table: Any, tokenizer: Tokenizer) -> list[
         return None
     frontier = TASKS[name].frontier
     questions = dict(zip(store.examples["example_id"], store.examples["question"]))
-    options = dict(store.manifest.get("method_options") or {"name": store.manifest.get("method")})
+    options = {"name": store.manifest.get("method"), **(store.manifest.get("method_options") or {})}
     cache: dict[tuple[str, int], TokenSets] = {}
     out = []
     for ex, step, kind in zip(*(table.column(c).to_pylist()
