@@ -17,8 +17,6 @@ from workbench.safety import check_output, is_run, is_store
 from workbench.stats import clean
 
 TEMPLATE = "plotly_white"
-#: The registry's step kinds when this module was imported (the app asks main_kinds() anew).
-MAIN_KINDS = main_kinds()
 FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 13}
 
 
