@@ -12,10 +12,10 @@ import numpy as np
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
+from workbench.methods import main_kinds
 from workbench.safety import check_output, is_run, is_store
 from workbench.stats import clean
 
-MAIN_KINDS = ("block", "thought", "pause", "step", "answer")
 TEMPLATE = "plotly_white"
 FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 13}
 
@@ -51,7 +51,7 @@ def main_kind(store: Any) -> str:
     """The kind an analysis looks at by default: the method's latent steps (RiM blocks, Coconut
     thoughts, pauses, CoT steps, no-CoT's answer position), else the first kind stored."""
     kinds = list(store.manifest.get("kinds", []))
-    for k in MAIN_KINDS:
+    for k in main_kinds():  # asked now: a method registered later counts too
         if k in kinds:
             return k
     if kinds:

@@ -1,7 +1,7 @@
 """Comparisons across finished runs: efficiency (accuracy vs cost) and scaling (accuracy vs size).
 
 Input: run directories with ``config.json`` and ``metrics.json`` (one row each, read by
-:func:`workbench.compare.run_row`, the table of ``lwb compare``). Outputs under ``out``:
+:func:`run_row`, the table of ``lwb compare``). Outputs under ``out``:
 
 * ``compare.json`` — the rows, a per (task, method) efficiency summary (means over runs of
   accuracy, generated tokens, ``ttft_ms``, and ``ttft_ms`` relative to no-CoT on the same task),
@@ -31,14 +31,45 @@ from typing import Any
 import numpy as np
 
 from analyses.common import bootstrap_ci, check_out, save_figure, save_json, style
-from analyses.results import METHOD_NAMES, METHOD_ORDER
-from workbench.compare import compare_runs
+from workbench.artifacts import ConfigSummary
 from workbench.config import Checked
 from workbench.errors import UserError
+from workbench.methods import baseline_name, color_of, label_of, sort_key
+from workbench.runs import read_config, read_metrics
 from workbench.schemas import Count, Seed
+from workbench.text import cell, column_table
 
-COLORS = {"nocot": "#7f7f7f", "pause": "#bcbd22", "cot": "#1f77b4", "coconut": "#ff7f0e",
-          "rim": "#2ca02c", "icot": "#9467bd", "codi": "#8c564b"}
+COLUMNS = ("run", "task", "method", "size", "seed", "lr", "parameters", "accuracy",
+           "any_block_accuracy", "mean_generated_tokens", "mean_latent_steps", "ttft_ms",
+           "train_seconds")
+
+
+def run_row(path: Path, split: str = "test") -> dict[str, Any]:
+    config = read_config(path, ConfigSummary)
+    metrics = read_metrics(path)  # validated: every section is an object or absent
+    result = metrics.get(split) or {}
+    train = metrics.get("train") or {}
+    return {
+        "run": str(path), "task": f"{config['task'].get('name')}/{config['task'].get('preset')}",
+        "method": config["method"].get("name"), "size": config["train"].get("size"),
+        "seed": config["train"].get("seed"), "lr": config["train"].get("lr"),
+        "parameters": metrics.get("parameters"),
+        "accuracy": result.get("accuracy"), "any_block_accuracy": result.get("any_block_accuracy"),
+        "mean_generated_tokens": result.get("mean_generated_tokens"),
+        "mean_latent_steps": result.get("mean_latent_steps"), "ttft_ms": result.get("ttft_ms"),
+        "train_seconds": train.get("seconds"), "n": result.get("n"),
+        "final_loss": train.get("final_loss"),
+        "valid_accuracy": (metrics.get("valid") or {}).get("accuracy"),
+    }
+
+
+def compare_runs(paths: list[Path], split: str = "test") -> list[dict[str, Any]]:
+    return [run_row(Path(p), split) for p in paths]
+
+
+def format_compare(rows: list[dict[str, Any]]) -> str:
+    return column_table(rows, COLUMNS, lambda v, c: f"{v:g}" if c == "lr" and v is not None
+                        else cell(v))
 
 
 @dataclass
@@ -73,15 +104,11 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def _order(method: str) -> tuple[int, str]:
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
-
-
 def _groups(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[(r["task"], r["method"])].append(r)
-    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))))
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], sort_key(kv[0][1]))))
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -148,7 +175,7 @@ def efficiency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (task, method), group in groups.items():
         ttft = _mean([r.get("ttft_ms") for r in group])
-        base = groups.get((task, "nocot"))
+        base = groups.get((task, baseline_name()))
         base_ttft = _mean([r.get("ttft_ms") for r in base]) if base else None
         out.append({
             "task": task, "method": method, "runs": len(group),
@@ -188,7 +215,7 @@ def run(cfg: CompareConfig) -> dict[str, Any]:
 
 
 def _name(method: str) -> str:
-    return METHOD_NAMES.get(method, method)
+    return label_of(method)
 
 
 def efficiency_figure(rows: list[dict[str, Any]]) -> Any:
@@ -212,7 +239,7 @@ def efficiency_figure(rows: list[dict[str, Any]]) -> Any:
                     x=[r.get(key) for r in group], y=[r["accuracy"] for r in group],
                     mode="markers", name=_name(method), legendgroup=method, text=text,
                     showlegend=method not in shown, hovertemplate="%{text}<br>%{x}, %{y:.3f}",
-                    marker={"color": COLORS.get(method), "size": 10}), row=i, col=col)
+                    marker={"color": color_of(method), "size": 10}), row=i, col=col)
                 shown.add(method)
         fig.update_xaxes(type="log", title_text="time to first answer token (ms, log)", row=i,
                          col=1)
@@ -235,7 +262,7 @@ def scaling_figure(rows: list[dict[str, Any]], fits: list[dict[str, Any]]) -> An
     shown: set[str] = set()
     for j, task in enumerate(tasks, start=1):
         for (_, method), group in _groups([r for r in rows if r["task"] == task]).items():
-            color = COLORS.get(method)
+            color = color_of(method)
             fig.add_trace(go.Scatter(
                 x=[r["parameters"] for r in group], y=[r["accuracy"] for r in group],
                 mode="markers", name=_name(method), legendgroup=method,

@@ -28,6 +28,7 @@ import numpy as np
 
 from analyses.common import style
 from workbench.errors import UserError
+from workbench.methods import proof_step
 from workbench.stats import defined
 from workbench.store import Store
 from workbench.tasks import TASKS
@@ -38,9 +39,10 @@ GROUPS = ("frontier", "reachable", "unreachable")
 TokenSets = dict[str, list[int]]
 
 
-def latent_depth(kind: str, step: int, thoughts_per_step: int) -> int:
-    """The BFS depth latent step ``step`` of ``kind`` is compared with: its proof step + 1."""
-    return (step // max(1, thoughts_per_step) if kind == "thought" else step) + 1
+def latent_depth(method_options: dict[str, Any], kind: str, step: int) -> int:
+    """The BFS depth latent step ``step`` of ``kind`` is compared with: its proof step + 1
+    (``method_options``: the run's ``config["method"]``, as the store's manifest holds it)."""
+    return proof_step(method_options, kind, step) + 1
 
 
 def has_frontier(task: str | None) -> bool:
@@ -56,12 +58,12 @@ def frontier_token_sets(store: Store, table: Any, tokenizer: Tokenizer) -> list[
         return None
     frontier = TASKS[name].frontier
     questions = dict(zip(store.examples["example_id"], store.examples["question"]))
-    per_step = int((store.manifest.get("method_options") or {}).get("thoughts_per_step", 1) or 1)
+    options = {"name": store.manifest.get("method"), **(store.manifest.get("method_options") or {})}
     cache: dict[tuple[str, int], TokenSets] = {}
     out = []
     for ex, step, kind in zip(*(table.column(c).to_pylist()
                                 for c in ("example_id", "step", "kind"))):
-        key = (ex, latent_depth(kind, step, per_step))
+        key = (ex, latent_depth(options, kind, step))
         if key not in cache:
             try:
                 found = frontier(questions[ex], key[1])

@@ -52,7 +52,7 @@ from tqdm import tqdm
 from analyses.common import bootstrap_ci, check_out, save_figure, save_json, style
 from workbench.config import Checked
 from workbench.errors import UserError
-from workbench.methods import Method, Prediction, Tokenized
+from workbench.methods import Method, Prediction, Tokenized, latent_kinds
 from workbench.methods.base import collate
 from workbench.models import HookedTransformer
 from workbench.rollout import Hook, Layout, PassHooks, Recorder
@@ -60,7 +60,6 @@ from workbench.schemas import Count, LayerIndex, Seed
 from workbench.stats import defined
 
 #: Latent-step kinds that sit in the prompt (known before decoding), so they can be intervened on.
-LATENT_KINDS = ("block", "thought", "pause")
 KINDS = ("zero", "mean", "noise", "swap", "identity")
 
 
@@ -112,7 +111,7 @@ def step_columns(method: Method, chunk: Sequence[Tokenized]) -> list[list[tuple[
     out = []
     for b, prompt in enumerate(prompts):
         offset = int(layout.real[b].nonzero()[0])
-        steps = [s for s in method.latent_positions(prompt, []) if s.kind in LATENT_KINDS]
+        steps = [s for s in method.latent_positions(prompt, []) if s.kind in latent_kinds()]
         if not steps:
             raise UserError(f"{method.name} has no latent steps in its prompt to intervene on "
                             "(interventions cover rim, coconut and pause)", field="run")
@@ -189,7 +188,7 @@ class Clean:
 
 
 def _max_new(method: Method, examples: Sequence[Tokenized]) -> int:
-    from train.evaluate import answer_budget
+    from workbench.inference import answer_budget
 
     return answer_budget(method, examples)
 
@@ -364,14 +363,14 @@ def run(cfg: InterventionConfig) -> dict[str, Any]:
     model = loaded.model
     check_layer(method, model, cfg.layer)
     clean = clean_run(method, model, examples, layer=cfg.layer, batch_size=cfg.batch_size)
-    from train.evaluate import depth_of
+    from workbench.inference import depth_of
 
     answers = [e.example["answer"] for e in examples]
     base = [p.answer for p in clean.predictions]
     depths = [depth_of(e.example) for e in examples]
     n_steps = len(clean.states[0])
     step_kind = next(s.kind for s in method.latent_positions(method.prompt(examples[0]), [])
-                     if s.kind in LATENT_KINDS)
+                     if s.kind in latent_kinds())
     donors = derangement(len(examples), cfg.seed) if "swap" in cfg.kinds else None
     conditions: list[tuple[int | str, str]] = [(t, k) for k in cfg.kinds for t in range(n_steps)]
     if cfg.all_steps:

@@ -156,7 +156,7 @@ def silhouettes(points: np.ndarray, labels: np.ndarray, sample: int, shuffles: i
             "n": int(len(y)), "n_labels": int(k)}
 
 
-def _frame(store: Store, rows: np.ndarray, coords: np.ndarray) -> Any:
+def points_frame(store: Store, rows: np.ndarray, coords: np.ndarray) -> Any:
     import pandas as pd
 
     data: dict[str, Any] = dict(zip("xyz", coords.T))
@@ -270,7 +270,7 @@ def run(cfg: ProjectionsConfig) -> dict[str, Any]:
                    "raw": silhouettes(states, steps, cfg.silhouette_sample, cfg.shuffles,
                                       cfg.seed)}
     out = Path(cfg.out)
-    df = _frame(store, rows, coords)
+    df = points_frame(store, rows, coords)
     with atomic_open(out / "projections.parquet", "wb") as f:
         df.to_parquet(f, index=False)
 

@@ -16,11 +16,13 @@ import streamlit as st
 
 from analyses.common import style
 from app import common
-from workbench import browse
+from app import data as browse
+from app.layout import layered_layout
 from workbench.artifacts import Proof
 from workbench.errors import UserError
 from workbench.schemas import loads, parse
 from workbench.stats import UNDEFINED, show
+from workbench.tasks.problem import Problem
 
 PATH_COLOR, NODE_COLOR, EDGE_COLOR = "#d62728", "#9ecae1", "#bdbdbd"
 ROLE_SYMBOL = {"root": "diamond", "target": "star", "other option": "square",
@@ -28,11 +30,11 @@ ROLE_SYMBOL = {"root": "diamond", "target": "star", "other option": "square",
 
 
 # -- one example ---------------------------------------------------------------------------------
-def problem_figure(p: browse.Problem, title: str) -> Any:
+def problem_figure(p: Problem, title: str) -> Any:
     """The problem's graph, top-down, with the highlighted path in red."""
     import plotly.graph_objects as go
 
-    pos = browse.layered_layout(p.nodes, p.edges)
+    pos = layered_layout(p.nodes, p.edges)
     fig = go.Figure()
     on_path = p.path_edges
     for (a, b) in p.edges:  # arrows: grey, the path's in red
@@ -259,8 +261,8 @@ def show_alignment(run: Path, name: str, where: Any = None, layer_key: str = "")
 def show_frontier(run: Path, name: str, where: Any = None) -> None:
     """Graph tasks: the BFS frontier read from each latent step (logit lens and probe readout),
     from ``lens.json``."""
-    from analyses.common import MAIN_KINDS
     from analyses.frontier import GROUPS, frontier_figure
+    from workbench.methods import main_kinds
 
     where = where or st
     with common.shown():
@@ -269,7 +271,7 @@ def show_frontier(run: Path, name: str, where: Any = None) -> None:
             where.caption(f"The {result.get('task')} task has no graph, so no BFS frontier.")
             return
         kinds = result.get("kinds", [])
-        kind = next((k for k in MAIN_KINDS if k in kinds), kinds[0] if kinds else "")
+        kind = next((k for k in main_kinds() if k in kinds), kinds[0] if kinds else "")
         cells = [c for c in result["cells"] if c["kind"] == kind]
         common.figure(frontier_figure(cells, kind, result["n_layers"], str(result["task"])),
                       f"{name}-frontier", where)

@@ -37,7 +37,7 @@ RENDERED = """([title, footer]) => {
 def serve(runs_root: Path, port: int, timeout: float = 180) -> Iterator[str]:
     """``lwb app --runs ROOT --port P`` until the block ends; yields its URL once ready."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "app", "--runs", str(runs_root), "--port",
+        [sys.executable, "-m", "lwb.cli", "app", "--runs", str(runs_root), "--port",
          str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     lines = []

@@ -1,7 +1,7 @@
 """What every page shares: the runs root, cached loading, pickers, figures and tables with their
 download buttons, and errors shown as messages (never as stack traces).
 
-Data access goes through :mod:`workbench.browse`; this module only adds Streamlit's caches
+Data access goes through :mod:`app.data`; this module only adds Streamlit's caches
 (``st.cache_resource`` for models and stores, ``st.cache_data`` keyed by path and modification
 time for arrays and tables) and widgets.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
-from workbench import browse
+from app import data as browse
 from workbench.errors import UserError
 
 ROOT_ENV = "LWB_RUNS"

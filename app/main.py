@@ -3,7 +3,7 @@
 
 One file per page under ``app/views/`` (not ``pages/``: Streamlit runs a ``pages/`` directory
 beside the entry script in its legacy multipage mode for the first visitor, ignoring
-``st.navigation``). Every page reads the runs root through :mod:`workbench.browse` and never
+``st.navigation``). Every page reads the runs root through :mod:`app.data` and never
 trains.
 """
 

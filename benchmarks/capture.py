@@ -34,16 +34,16 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, m["rows"]["step
 """
 
 
-def make_run(root: Path, data: Path, method_name: str = "rim") -> Path:
+def make_run(root: Path, data: Path, method_name: str) -> Path:
     from dataclasses import asdict
 
     from workbench.methods import get_method, tokenize
     from workbench.models import build_model, model_config
     from workbench.runs import save_run
+    from workbench.tasks import task_tokenizer
     from workbench.tasks.loaders import load_examples
-    from workbench.tokenizer import Tokenizer
 
-    tok = Tokenizer.for_task("prosqa")
+    tok = task_tokenizer("prosqa")
     method = get_method(method_name, {}, tok)
     exs = [tokenize(e, tok) for e in load_examples(data)[:500]]
     if hasattr(method, "resolve"):
@@ -56,8 +56,8 @@ def make_run(root: Path, data: Path, method_name: str = "rim") -> Path:
 
 
 def side_by_side(run: Path, data: Path, n: int, batch: int) -> dict[str, float]:
-    from train.evaluate import answer_budget
     from workbench.capture import CaptureConfig, capture_batch, load_for_capture, proof_schema
+    from workbench.inference import answer_budget
 
     cfg = CaptureConfig(run=str(run), data=str(data), out="", limit=n, batch_size=batch)
     loaded_run, method, examples = load_for_capture(cfg)
@@ -91,6 +91,15 @@ def main() -> None:
     parser.add_argument("--timed", type=int, default=256, help="examples timed side by side")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", default=None)
+    # defaults from the registry: timing on the method whose capture stores the most per step
+    # (a readout per latent step), memory on a one-pass latent method without readouts
+    from workbench.methods import METHODS
+
+    parser.add_argument("--timing-method", choices=list(METHODS),
+                        default=next(k for k, m in METHODS.items() if m.readouts))
+    parser.add_argument("--rss-method", choices=list(METHODS),
+                        default=next(k for k, m in METHODS.items()
+                                     if m.latent and m.one_pass and not m.readouts))
     args = parser.parse_args()
 
     from workbench.tasks import TASKS
@@ -104,13 +113,14 @@ def main() -> None:
         for n, path in data.items():
             write_jsonl(path, examples[:n])
         del examples
-        run = make_run(root, data[args.small])
+        run = make_run(root, data[args.small], args.timing_method)
         timing = side_by_side(run, data[args.small], args.timed, args.batch_size)
-        pause = make_run(root, data[args.small], "pause")
+        pause = make_run(root, data[args.small], args.rss_method)
         small = peak_rss(pause, data[args.small], root / "s-small", args.batch_size)
         large = peak_rss(pause, data[args.large], root / "s-large", args.batch_size)
     result = {
-        "task": "prosqa/demo", "timing_method": "rim", "rss_method": "pause", "model": "micro",
+        "task": "prosqa/demo", "timing_method": args.timing_method,
+        "rss_method": args.rss_method, "model": "micro",
         "batch_size": args.batch_size,
         "timed_examples": args.timed, **timing,
         "peak_rss_mb_2k": small[0], "peak_rss_mb_20k": large[0],

@@ -19,13 +19,12 @@ from collections.abc import Callable
 
 import torch
 
-from workbench.methods import get_method, tokenize
+from workbench.methods import METHODS, baseline_name, get_method, tokenize
 from workbench.methods.base import Method, Tokenized, collate
 from workbench.models import build_model, count_parameters, model_config
 from workbench.rollout import Layout, Rollout
-from workbench.tasks import TASKS
+from workbench.tasks import TASKS, task_tokenizer
 from workbench.tasks.base import generate_split
-from workbench.tokenizer import Tokenizer
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -48,13 +47,10 @@ def first_answer_token(method: Method, model, exs: list[Tokenized]) -> torch.Ten
     """Logits of the first answer token, doing exactly the work the method needs to get there."""
     batch = collate([method.prompt(e) for e in exs], method.tok.pad_id)
     roll, last = method.prefill(model, batch)
-    nxt = batch.layout.pos[:, -1] + 1
-    if method.name == "cot":  # the written steps, then <ans>, before the answer starts
-        return feed(roll, [method.steps_with_separators(e.steps) + [method.ans] for e in exs],
-                    nxt)
-    if method.name == "coconut":  # after <eot> the model writes <ans>, then the answer
-        return feed(roll, [[method.ans] for _ in exs], nxt)
-    return last
+    prefix = [method.answer_prefix(e) for e in exs]  # CoT: its steps and <ans>; Coconut: <ans>
+    if not any(prefix):
+        return last
+    return feed(roll, prefix, batch.layout.pos[:, -1] + 1)
 
 
 def ttft(methods: dict[str, Method], model, exs: list[Tokenized], batch: int) -> dict[str, float]:
@@ -100,6 +96,20 @@ def coconut_batched(method: Method, model, exs: list[Tokenized], answers: list[l
     feed(roll, answers, batch.layout.pos[:, -1] + 1)
 
 
+def rollout_seconds(method: Method, model, exs: list[Tokenized], n: int) -> tuple[float, float]:
+    """Seconds of the batched rollout (batches of 64, KV cache) and of the published
+    implementation (one example at a time, no cache) over the same ``n`` examples."""
+    answers = [[method.ans, *e.answer, method.eos] for e in exs[:n]]
+    with torch.no_grad():
+        coconut_batched(method, model, exs[:64], answers[:64])  # warm-up at full batch size
+        batched = sum(timed(lambda i=i: coconut_batched(method, model, exs[i:i + 64],
+                                                        answers[i:i + 64]))
+                      for i in range(0, n, 64))
+        reference = sum(timed(lambda i=i: coconut_reference(method, model, exs[i], answers[i]))
+                        for i in range(n))
+    return batched, reference
+
+
 def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
@@ -109,7 +119,7 @@ def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
 
 def train_throughput(method: Method, model, exs: list[Tokenized], steps: int, batch: int
                      ) -> tuple[float, float]:
-    """Real (non-padding) tokens per second and model FLOP/s of CoT training steps."""
+    """Real (non-padding) tokens per second and model FLOP/s of training steps."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     stage = method.stages(steps, 1)[0]
     def step(i: int) -> tuple[int, int]:
@@ -138,7 +148,8 @@ def train_throughput(method: Method, model, exs: list[Tokenized], steps: int, ba
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", type=int, default=32, help="examples timed at batch 1")
-    parser.add_argument("--coconut-examples", type=int, default=256)
+    parser.add_argument("--coconut-examples", type=int, default=256,
+                        help="examples of the batched-rollout comparison (continuous methods)")
     parser.add_argument("--train-steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--size", default="micro")
@@ -147,61 +158,59 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    tok = Tokenizer.for_task("prosqa")
+    tok = task_tokenizer("prosqa")
     raw = list(generate_split(TASKS["prosqa"], "demo", "test", max(256, args.coconut_examples), 0))
     exs = [tokenize(e, tok) for e in raw]
-    methods = {name: get_method(name, {}, tok) for name in ("nocot", "rim", "coconut", "cot")}
+    methods = {name: get_method(name, {}, tok) for name in METHODS}
     for m in methods.values():
         if hasattr(m, "resolve"):
             m.resolve(exs)
     n_ctx = max(m.max_length(e) for m in methods.values() for e in exs) + 8
     model = build_model(model_config(args.size, len(tok), n_ctx, seed=0))
     model.eval()
-
+    base = baseline_name()
+    one_pass = {k: m for k, m in methods.items() if m.one_pass}
     b1 = ttft(methods, model, exs[: args.examples], batch=1)
-    b64 = ttft({k: methods[k] for k in ("nocot", "rim")}, model, exs[:256], batch=64)
-    rim, nocot = methods["rim"], methods["nocot"]
-    prefill = statistics.fmean(len(rim.prompt(e)) / len(nocot.prompt(e)) for e in exs)
+    b64 = ttft(one_pass, model, exs[:256], batch=64)
+    # a one-pass latent method should cost what its longer prompt costs, no more
+    prefill = {k: statistics.fmean(len(m.prompt(e)) / len(methods[base].prompt(e)) for e in exs)
+               for k, m in one_pass.items() if m.latent}
 
-    coco = methods["coconut"]
     n = args.coconut_examples
-    answers = [[coco.ans, *e.answer, coco.eos] for e in exs[:n]]
-    with torch.no_grad():
-        coconut_batched(coco, model, exs[:64], answers[:64])  # warm-up at full batch size
-        t_batched = sum(timed(lambda i=i: coconut_batched(coco, model, exs[i:i + 64],
-                                                          answers[i:i + 64]))
-                        for i in range(0, n, 64))
-        t_reference = sum(timed(lambda i=i: coconut_reference(coco, model, exs[i], answers[i]))
-                          for i in range(n))
+    rollouts: dict[str, float] = {}
+    for name, m in methods.items():
+        if not m.continuous:
+            continue
+        t_batched, t_reference = rollout_seconds(m, model, exs, n)
+        rollouts |= {f"{name}_batched_seconds": t_batched,
+                     f"{name}_reference_seconds": t_reference,
+                     f"{name}_batched_speedup": t_reference / t_batched}
 
     peak = matmul_peak()
     train_model = build_model(model_config(args.size, len(tok), n_ctx, seed=0))
-    tok_s, flop_s = train_throughput(methods["cot"], train_model, exs, args.train_steps, 32)
+    writer = next(m for m in methods.values() if m.written_steps)
+    tok_s, flop_s = train_throughput(writer, train_model, exs, args.train_steps, 32)
 
-    ratio = b1["rim"] / b1["nocot"]
+    checks = {f"{k}_ttft_within_1.1x_token_ratio": b1[k] / b1[base] <= 1.1 * r
+              for k, r in prefill.items()}
+    checks |= {f"{k.removesuffix('_speedup')}_speedup_at_least_5x": v >= 5
+               for k, v in rollouts.items() if k.endswith("_speedup")}
     result = {
         "device": "cpu", "threads": torch.get_num_threads(), "model": args.size,
         "parameters": count_parameters(model), "task": "prosqa/demo",
-        "rim_blocks": rim.K, "rim_memory": rim.options.memory,
-        "coconut_thoughts": coco.latent_steps(exs[0]),
+        "latent_steps": {k: m.latent_steps(exs[0]) for k, m in methods.items() if m.latent},
         "mean_question_tokens": statistics.fmean(len(e.question) for e in exs),
         "mean_cot_tokens": statistics.fmean(sum(len(s) + 1 for s in e.steps) + 1 for e in exs),
         "ttft_ms_b1": {k: 1000 * v for k, v in b1.items()},
         "ttft_ms_b64": {k: 1000 * v for k, v in b64.items()},
-        "rim_ttft_over_nocot": ratio,
-        "rim_ttft_over_nocot_b64": b64["rim"] / b64["nocot"],
-        "rim_prefill_token_ratio": prefill,
-        "coconut_ttft_over_nocot": b1["coconut"] / b1["nocot"],
-        "cot_ttft_over_nocot": b1["cot"] / b1["nocot"],
-        "coconut_batched_seconds": t_batched, "coconut_reference_seconds": t_reference,
-        "coconut_examples": n, "coconut_batch_size": 64,
-        "coconut_batched_speedup": t_reference / t_batched,
+        **{f"{k}_ttft_over_{base}": b1[k] / b1[base] for k in methods if k != base},
+        **{f"{k}_ttft_over_{base}_b64": b64[k] / b64[base] for k in one_pass if k != base},
+        **{f"{k}_prefill_token_ratio": r for k, r in prefill.items()},
+        **rollouts, "rollout_examples": n, "rollout_batch_size": 64,
+        "train_method": writer.name,
         "train_tokens_per_s": tok_s, "train_model_flop_per_s": flop_s,
         "matmul_peak_flop_per_s": peak, "train_mfu": flop_s / peak,
-        "checks": {
-            "rim_ttft_within_1.1x_token_ratio": ratio <= 1.1 * prefill,
-            "coconut_batched_speedup_at_least_5x": t_reference / t_batched >= 5,
-        },
+        "checks": checks,
     }
     from workbench.io import print_json
 

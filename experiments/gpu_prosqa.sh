@@ -12,16 +12,16 @@ export PYTHONPATH=/tmp/site:$PWD
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformer_lens; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 t0=$(date +%s)
-python3 -m workbench.cli train --task chain --preset tiny --method rim --size nano --steps 150 \
+python3 -m lwb.cli train --task chain --preset tiny --method rim --size nano --steps 150 \
   --lr 3e-3 --device cuda --latency-examples 2 --out /tmp/smoke --quiet || exit 4
 python3 -c "import json; m=json.load(open('/tmp/smoke/metrics.json')); print('smoke rim test acc', m['test']['accuracy'], 'train s', round(m['train']['seconds'],1))"
 echo "smoke took $(( $(date +%s) - t0 )) s"
-python3 -m workbench.cli data generate --task prosqa --preset demo --split train --n 40000 \
+python3 -m lwb.cli data generate --task prosqa --preset demo --split train --n 40000 \
   --seed 0 --out /tmp/p40k.jsonl --quiet
 mkdir -p /tmp/p
 run() {
   name=$1; shift
-  timeout $TRAIN_SECONDS python3 -m workbench.cli train --task prosqa --preset demo \
+  timeout $TRAIN_SECONDS python3 -m lwb.cli train --task prosqa --preset demo \
     --size micro --device cuda --quiet --eval-every 500 --out /tmp/p/$name "$@" \
     > /tmp/p/$name.log 2>&1
   echo "$name rc=$? $(tail -c 300 /tmp/p/$name.log | tr '\n' ' ')"

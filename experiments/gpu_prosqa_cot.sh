@@ -7,7 +7,7 @@ TRAIN_SECONDS=${TRAIN_SECONDS:-230}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl || exit 3
 export PYTHONPATH=/tmp/site:$PWD
-gen() { python3 -m workbench.cli data generate --task prosqa --quiet "$@"; }
+gen() { python3 -m lwb.cli data generate --task prosqa --quiet "$@"; }
 gen --preset demo --split train --n 40000 --out /tmp/d40k.jsonl &
 gen --preset tiny --split train --n 40000 --out /tmp/t40k.jsonl &
 gen --preset tiny --split valid --n 300 --out /tmp/tval.jsonl &
@@ -16,7 +16,7 @@ wait
 mkdir -p /tmp/p
 run() {
   name=$1; shift
-  timeout $TRAIN_SECONDS python3 -m workbench.cli train --task prosqa --method cot \
+  timeout $TRAIN_SECONDS python3 -m lwb.cli train --task prosqa --method cot \
     --size micro --device cuda --quiet --eval-every 400 --latency-examples 0 \
     --out /tmp/p/$name "$@" > /tmp/p/$name.log 2>&1
   echo "$name rc=$?"

@@ -52,8 +52,8 @@ def main() -> None:
     examples = list(generate_split(TASKS[task["name"]], task["preset"], a.split, a.n,
                                    seed=task.get("data_seed", 0)))
     method = method_of(run)
-    if method.name != "cot":
-        raise SystemExit("reach_lookups: a CoT run is needed (its steps are written)")
+    if not method.written_steps:
+        raise SystemExit("reach_lookups: a run of a method that writes its steps is needed (CoT)")
     lookup = defaultdict(lambda: [0, 0])  # (depth, k) → [right, n]
     whole = defaultdict(lambda: [0, 0])  # depth → [every lookup right, n]
     by_pos = defaultdict(lambda: [0, 0])  # bucket of the edge's position → [right, n]

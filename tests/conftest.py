@@ -25,7 +25,7 @@ def prosqa_sample() -> Path:
 def lwb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real ``lwb`` entry point in a subprocess (exit status and stderr as users see)."""
     return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *map(str, args)],
+        [sys.executable, "-m", "lwb.cli", *map(str, args)],
         capture_output=True, text=True, cwd=cwd, timeout=300,
     )
 

@@ -64,7 +64,7 @@ def test_run_config_wrong_types_and_bounds_are_named(tmp_path):
 
 
 def test_run_manifest_metrics_and_log_wrong_types_are_named(tmp_path):
-    from workbench.compare import run_row
+    from analyses.compare import run_row
     from workbench.runs import load_run
 
     run = copy_run(tmp_path)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from lwb.cli import main
 from tests.train.conftest import tiny_config
 from train import checkpoint
 from train.loop import Trainer, train
-from workbench.cli import main
 from workbench.errors import DiskFull, UserError
 from workbench.io import append_jsonl, atomic_write_json
 from workbench.methods.nocot import NoCoT
@@ -140,7 +140,7 @@ def test_a_resumed_run_that_fails_is_never_removed(tiny_chain, tmp_path, monkeyp
 
 # -- SIGTERM / SIGINT -----------------------------------------------------------------------------
 def _start(args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "lwb.cli", *args], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
 

@@ -2,8 +2,8 @@
 
 import json
 
+from lwb.cli import main
 from tests.conftest import assert_user_error, lwb
-from workbench.cli import main
 
 
 def test_help_lists_every_subcommand_with_a_line_of_help(capsys):

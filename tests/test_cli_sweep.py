@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from workbench.cli import ANALYSES, build_parser, main
+from lwb.cli import ANALYSES, build_parser, main
 from workbench.errors import UserError
 
 #: Each subcommand with the positional arguments it needs to reach its flags.

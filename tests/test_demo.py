@@ -3,7 +3,7 @@ readable, and a second run reuses everything."""
 
 import json
 
-from workbench.cli import main
+from lwb.cli import main
 from workbench.runs import load_run
 from workbench.store import open_store
 
@@ -39,7 +39,7 @@ def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
 def test_the_demo_picks_zoo_groups_by_task_and_preset():
     import pytest
 
-    from workbench.demo import DemoConfig, _zoo_runs, zoo_groups
+    from lwb.demo import DemoConfig, _zoo_runs, zoo_groups
     from workbench.errors import UserError
 
     runs = {"reach-cot": ("reach", "demo"), "reach-rim": ("reach", "demo"),

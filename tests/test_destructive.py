@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from lwb.cli import main
 from tests.capture.conftest import make_run
 from tests.conftest import assert_user_error, lwb
-from workbench.cli import main
 from workbench.errors import UserError
 from workbench.tasks import TASKS
 from workbench.tasks.base import generate_split
@@ -265,7 +265,7 @@ def test_a_benchmark_result_never_replaces_a_file_of_a_run(layout, capsys):
 
 
 def test_results_never_write_into_a_run_it_reads(layout, tmp_path):
-    from analyses.results import results
+    from lwb.results import results
 
     before = tree(layout["run"])
     with pytest.raises(UserError, match="lies inside the input runs"):
@@ -279,8 +279,8 @@ def test_results_never_write_into_a_run_it_reads(layout, tmp_path):
 def test_zoo_export_overwrites_only_a_zoo_it_made(layout, tmp_path):
     import shutil
 
+    from lwb.zoo import export
     from workbench.runs import write_manifest
-    from workbench.zoo import export
 
     run = tmp_path / "work" / "chain-rim"  # a run with the train settings the zoo records
     shutil.copytree(layout["run"], run)
@@ -316,7 +316,7 @@ def test_zoo_export_overwrites_only_a_zoo_it_made(layout, tmp_path):
 
 def test_the_demo_never_fills_the_zoo_or_overwrites_a_run_it_did_not_copy(tmp_path,
                                                                           monkeypatch):
-    from workbench import demo
+    from lwb import demo
     from workbench.safety import replaceable_entry
 
     zoo = tmp_path / "zoo"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from lwb.experiment import Grid, read_grid, run_grid
 from workbench.errors import UserError
-from workbench.experiment import Grid, read_grid, run_grid
 
 
 def test_a_grid_expands_to_named_cells_with_overrides_and_variants(tmp_path):

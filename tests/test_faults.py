@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from workbench.cli import main
+from lwb.cli import main
 from workbench.io import atomic_write_text
 
 

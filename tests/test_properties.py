@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.errors import UserError
-from workbench.tasks import TASKS
+from workbench.tasks import TASKS, task_tokenizer
 from workbench.tasks.base import generate_split
 from workbench.tasks.loaders import load_file, write_icot, write_jsonl
-from workbench.tokenizer import Tokenizer, join_words, split_words
+from workbench.tokenizer import join_words, split_words
 
 SETTINGS = settings(max_examples=60, deadline=2000,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -54,7 +54,7 @@ def test_wrong_types_missing_and_extra_fields_are_named(tmp_path, records):
 @SETTINGS
 @given(text=st.text(max_size=300))
 def test_any_text_encodes_or_names_the_unknown_word(text):
-    tok = Tokenizer.for_task("chain")
+    tok = task_tokenizer("chain")
     try:
         ids = tok.encode(text)
     except UserError as e:
@@ -74,7 +74,7 @@ def test_generated_examples_round_trip_through_jsonl_and_icot(tmp_path, seed, ta
     for x, y in zip(examples, back):
         assert (x["question"], x["steps"], x["answer"], x["proof"]) == (
             y["question"], y["steps"], y["answer"], y["proof"])
-    tok = Tokenizer.for_task(task)
+    tok = task_tokenizer(task)
     for ex in examples:
         for text in (ex["question"], ex["answer"], *ex["steps"]):
             assert tok.decode(tok.encode(text)) == text

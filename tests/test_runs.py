@@ -10,12 +10,13 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from workbench.errors import UserError
 from workbench.models import PRESETS, build_model, count_parameters, model_config
 from workbench.runs import load_run, save_run
+from workbench.tasks import task_tokenizer
 from workbench.tokenizer import Tokenizer
 
 
 @pytest.fixture
 def saved_run(tmp_path):
-    tok = Tokenizer.for_task("prosqa")
+    tok = task_tokenizer("prosqa")
     cfg = {"model": model_config("nano", len(tok), n_ctx=64, seed=7), "task": {"name": "prosqa"},
            "method": {"name": "nocot"}, "train": {"steps": 0}}
     model = build_model(cfg["model"])
@@ -35,7 +36,7 @@ def test_load_run_and_plain_transformer_lens_give_identical_logits(saved_run):
         plain.load_state_dict(safetensors.torch.load_file(path / "model.safetensors"))
         assert torch.equal(plain(tokens), expected)
     assert run.metrics == {"accuracy": 0.5}
-    assert run.tokenizer == Tokenizer.for_task("prosqa")
+    assert run.tokenizer == task_tokenizer("prosqa")
 
 
 def test_a_fresh_model_differs_so_the_weights_really_were_loaded(saved_run):

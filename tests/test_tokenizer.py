@@ -3,6 +3,7 @@ import json
 import pytest
 
 from workbench.errors import UserError
+from workbench.tasks import task_tokenizer
 from workbench.tasks.loaders import load_examples
 from workbench.tokenizer import SPECIAL_TOKENS, Tokenizer, join_words, split_words
 
@@ -44,14 +45,14 @@ def test_unknown_word_is_a_user_error_naming_it():
 
 
 def test_task_tokenizer_covers_the_published_prosqa_files(prosqa_sample):
-    tok = Tokenizer.for_task("prosqa")
+    tok = task_tokenizer("prosqa")
     for ex in load_examples(prosqa_sample):
         for text in [ex["question"], ex["answer"], *ex["steps"]]:
             assert tok.decode(tok.encode(text)) == text
 
 
 def test_save_load_round_trip_and_corrupt_file(tmp_path):
-    tok = Tokenizer.for_task("prosqa")
+    tok = task_tokenizer("prosqa")
     tok.save(tmp_path / "tokenizer.json")
     assert Tokenizer.load(tmp_path / "tokenizer.json") == tok
     data = json.loads((tmp_path / "tokenizer.json").read_text())

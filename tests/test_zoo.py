@@ -8,9 +8,9 @@ import pytest
 import safetensors.torch
 import torch
 
-from workbench.cli import main
+from lwb.cli import main
+from lwb.zoo import export
 from workbench.errors import UserError
-from workbench.zoo import export
 
 TINY = ("--task reach --preset tiny --size nano --fresh --batch-size 8 --lr 3e-3 "
         "--warmup-steps 2 --eval-every 10000 --latency-examples 0 --n-eval 4 --quiet")
@@ -66,7 +66,7 @@ def test_a_base_whose_weights_changed_is_not_recorded_as_the_ancestor(family):
 
 
 def test_demo_retrain_rebuilds_a_lineage_training_a_shared_ancestor_once(family, monkeypatch):
-    from workbench import demo
+    from lwb import demo
 
     export([family / "work/b", family / "work/c"], family / "zoo")
     monkeypatch.setattr(demo, "ZOO", family / "zoo")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.config import Checked
-from workbench.errors import UserError
+from workbench.methods import default_method
 from workbench.schemas import (
     ContextLength,
     Count,
@@ -28,7 +27,7 @@ class TrainConfig(Checked):
     """Task whose generated splits are trained on (see `lwb data`)."""
     preset: str = "demo"
     """Task preset: tiny, demo, paper or one of the task's own (reach: trees, padded)."""
-    method: str = "cot"
+    method: str = field(default_factory=default_method)
     """Method: nocot, cot, pause, coconut or rim."""
     size: str = "micro"
     """Model preset: nano, micro, micro-h2, micro-h1, mini or small (see `lwb models`)."""
@@ -103,7 +102,8 @@ class TrainConfig(Checked):
         return asdict(self)
 
 
-#: Fields that may differ between a run and its resumption.
+#: How a run is executed, not what it trains: they may differ between a run and its resumption,
+#: and the command that reproduces a run leaves them out.
 RESUMABLE_FIELDS = {"resume", "quiet", "threads", "device", "compile"}
 #: Paths a resumed run compares by what they name, never by how they are spelled: the data files
 #: by the sha256 recorded in ``config["task"]["files"]``, ``init_from`` by the sha256 of the
@@ -111,31 +111,6 @@ RESUMABLE_FIELDS = {"resume", "quiet", "threads", "device", "compile"}
 #: definition, the directory ``--out`` names: ``base``, ``./base``, an absolute path, a symlink
 #: or a moved run directory are all the same run).
 PATH_FIELDS = {"out", "init_from", "train_data", "valid_data", "test_data"}
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A ``--config`` file: JSON or YAML mapping of flag names (dashes or underscores)."""
-    from workbench.schemas import loads, read_text
-
-    path = Path(path)
-    text = read_text(path, missing="file not found", max_bytes=1 << 20)
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", file=path,
-                            line=mark.line + 1 if mark else None) from None
-        except RecursionError:
-            raise UserError("nested too deeply", file=path) from None
-    else:
-        data = loads(text, file=path)
-    if not isinstance(data, dict):
-        raise UserError("expected a mapping of option names to values", file=path)
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
-
-
-def known_fields(cls: type) -> set[str]:
-    return {f.name for f in fields(cls)}
+#: Not part of what a run is (the zoo's reproducing command, a retrain's identity): how it is
+#: executed, and where its files lie (``init_from`` stays: a zoo run's lineage names it).
+NOT_RECORDED = RESUMABLE_FIELDS | (PATH_FIELDS - {"init_from"})

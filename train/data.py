@@ -23,8 +23,7 @@ def load_split(cfg: TrainConfig, split: str) -> list[Example]:
     if path:
         return load_file(path, task=None).examples
     task = get_task(cfg.task)
-    if cfg.preset not in task.presets:
-        raise UserError(f"unknown preset {cfg.preset!r} for task {task.name}", field="preset")
+    task.preset_config(cfg.preset)
     n = task.default_sizes[cfg.preset][split]
     if split == "train" and cfg.n_train:
         n = cfg.n_train

@@ -34,6 +34,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, RootModel, model_validator
 
+from workbench.analysis_schemas import (
+    Alignment,
+    Compare,
+    Correctness,
+    Interval,
+    Interventions,
+    Lens,
+    Probes,
+    Projections,
+    RunIdentity,
+)
 from workbench.errors import UserError
 from workbench.schemas import (
     MAX_JSON_BYTES,
@@ -83,7 +94,6 @@ def _sha256(text: str) -> str:
 PlainName = Annotated[str, AfterValidator(_plain_name)]
 Sha256 = Annotated[str, AfterValidator(_sha256)]
 Size = _bounded(1, MAX_WIDTH)
-Interval = Annotated[list[FiniteFloat | None], Field(min_length=2, max_length=2)]
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -288,11 +298,13 @@ class Lineage(Schema):
 class ControlResult(Schema):
     accuracy: Fraction | None = None
     ci: Interval | None = None
-    chance: Fraction
+    chance: Fraction | None = None
+    """None where the control was skipped (``skipped`` says why)."""
     n: NonNegativeInt
     folds: int | None = None
     target: str = ""
     what: str = ""
+    skipped: str = ""
 
 
 Controls = dict[str, ControlResult]
@@ -343,154 +355,7 @@ def check_store_shape(manifest: StoreManifest, columns: list[str], resid_shape: 
                         field="label_columns")
 
 
-# -- analysis outputs --------------------------------------------------------------------------
-Stat = FiniteFloat | None
-"""A statistic: a finite number, or None where it is undefined (the record says why)."""
-
-
-class Undefined(Schema):
-    """A record that may carry an ``undefined`` reason beside its None statistics."""
-
-    undefined: str | None = None
-
-
-class ProbeRecord(Undefined):
-    layer: int
-    step: int
-    kind: str | None = None
-    target: str | None = None
-    metric: str = ""
-    value: Stat = None
-    ci_lo: Stat = None
-    ci_hi: Stat = None
-    control: Stat = None
-    selectivity: Stat = None
-    chance: Stat = None
-    majority: Stat = None
-    n_items: NonNegativeInt | None = None
-    n_classes: NonNegativeInt | None = None
-
-
-class Probes(RootModel[list[ProbeRecord]]):
-    """``probes.json``: one record per layer × step cell."""
-
-    @model_validator(mode="after")
-    def _non_empty(self) -> Probes:
-        if not self.root:
-            raise ValueError("expected a non-empty list of probe records")
-        return self
-
-
-class Alignment(Undefined):
-    key: str | None = None
-    kind: str | None = None
-    best_layer: int | None = None
-    diagonality: Stat = None
-    diagonality_ci: Interval | None = None
-    diagonality_per_layer: dict[str, Stat] = {}
-    matrices: dict[str, list[list[dict[str, Any]]]] = {}
-    latent_steps: list[int] = []
-    proof_steps: int | None = None
-
-    @model_validator(mode="after")
-    def _best_is_a_layer(self) -> Alignment:
-        if self.matrices and self.best_layer is not None and \
-                str(self.best_layer) not in self.matrices:
-            raise ValueError(f"best_layer {self.best_layer} has no matrix")
-        return self
-
-
-class CorrectnessRecord(Undefined):
-    layer: int
-    block: int
-    metric: str = "auroc"
-    value: Stat = None
-    ci_lo: Stat = None
-    ci_hi: Stat = None
-    control: Stat = None
-    selectivity: Stat = None
-    chance: Stat = None
-    majority: Stat = None
-    n_items: NonNegativeInt | None = None
-    n_classes: NonNegativeInt | None = None
-
-
-class Selection(Undefined):
-    accuracy: Stat = None
-    ci: Interval | None = None
-    n: NonNegativeInt
-
-
-class Correctness(Undefined):
-    records: list[CorrectnessRecord] = []
-    best_layer: int | None = None
-    mean_auroc_per_layer: dict[str, Stat] = {}
-    selection: dict[str, Selection] = {}
-    n_examples: NonNegativeInt | None = None
-    blocks: list[int] = []
-
-
-class InterventionResult(Undefined):
-    step: int | Literal["all"]
-    kind: str
-    accuracy: Stat = None
-    accuracy_change: Stat = None
-    accuracy_change_ci: Interval | None = None
-    flip_rate: Stat = None
-    follows_donor: Stat = None
-
-
-class Interventions(Schema):
-    method: str | None = None
-    step_kind: str = "step"
-    steps: NonNegativeInt | None = None
-    layer: int | None = None
-    hook: str = ""
-    n: NonNegativeInt | None = None
-    clean_accuracy: Stat = None
-    results: list[InterventionResult]
-
-
-class Specificity(Schema):
-    score: Stat = None
-    chance: Stat = None
-    n: NonNegativeInt | None = None
-
-
-class Projections(Schema):
-    method: str = "projection"
-    layer: int | None = None
-    kind: str | None = None
-    explained_variance_ratio: list[Stat] | None = None
-    block_specificity: dict[str, Specificity | None | str] | None = None
-
-
-class Lens(Schema):
-    task: str | None = None
-    n_layers: NonNegativeInt | None = None
-    kinds: list[str] = []
-    frontier: Any = None
-    cells: list[dict[str, Any]] = []
-
-
-class Compare(Schema):
-    split: str | None = None
-    rows: list[dict[str, Any]] = []
-    efficiency: list[dict[str, Any]] = []
-    fits: list[dict[str, Any]] = []
-    fit: str = ""
-
-
-class RunIdentity(Schema):
-    """``run.json`` of an analysis snapshot: which model the analyses describe."""
-
-    task: str | None = None
-    preset: str | None = None
-    method: str | None = None
-    size: str | None = None
-    seed: int | None = None
-
-
+# -- analysis outputs (their schemas: workbench/analysis_schemas.py) ----------------------------
 Proof = list[dict[str, Any]]
 """An example's proof (a store's ``examples.proof`` column, JSON text): one record per step."""
 

@@ -15,6 +15,7 @@ where one exists), ``y_readout_prediction``/``y_readout_correct`` (RiM: readout 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -111,7 +112,7 @@ def features(n_layers: int, d_model: int, proof: dict[str, str], method: Method,
         "y_answer": v("string"), "y_answer_correct": v("bool"), "y_proof_length": v("int32"),
         "y_task": v("string"),
     }
-    if method.name == "rim":
+    if method.readouts:
         steps["y_readout_prediction"] = v("string")
         steps["y_readout_correct"] = v("bool")
     if cfg.per_token:
@@ -130,12 +131,6 @@ def hook_column(name: str) -> str:
     return "hook_" + name.replace(".", "_")
 
 
-def proof_index(method: Method, kind: str, step: int) -> int:
-    if kind == "thought":
-        return step // max(1, int(getattr(method.options, "thoughts_per_step", 1)))
-    return step
-
-
 def capture_batch(method: Method, model: Any, chunk: Sequence[Tokenized], cfg: CaptureConfig,
                   proof: dict[str, str], max_new: int) -> tuple[list[dict], list[dict]]:
     """Inference on one batch with a recorder; returns its step rows and example rows."""
@@ -147,6 +142,7 @@ def capture_batch(method: Method, model: Any, chunk: Sequence[Tokenized], cfg: C
     layout = collate(prompts, method.tok.pad_id).layout
     width = layout.shape[1]
     step_rows, example_rows = [], []
+    options = dataclasses.asdict(method.options)
     for b, (ex, prompt, pred) in enumerate(zip(chunk, prompts, preds)):
         offset = int(layout.real[b].nonzero()[0])
 
@@ -168,11 +164,11 @@ def capture_batch(method: Method, model: Any, chunk: Sequence[Tokenized], cfg: C
                 "y_answer": answer, "y_answer_correct": correct,
                 "y_proof_length": len(example["steps"]), "y_task": example.get("task"),
             }
-            p = proof_index(method, latent.kind, latent.step)
+            p = method.proof_step(options, latent.kind, latent.step)
             record = proof_records[p] if p < len(proof_records) else {}
             for key in proof:
                 row[f"y_proof_{key}"] = record.get(key)
-            if method.name == "rim":
+            if method.readouts:
                 said = readouts[latent.step] if latent.step < len(readouts) else None
                 row["y_readout_prediction"] = said
                 row["y_readout_correct"] = said == answer if said is not None else None
@@ -213,7 +209,7 @@ def batches(examples: Iterable[Tokenized], size: int) -> Iterator[list[Tokenized
 def scan(run: Run, method: Method, cfg: CaptureConfig) -> tuple[int, dict[str, str], int]:
     """One streaming pass over the dataset (every example checked, none kept): the number of
     examples, the proof schema and the decoding budget."""
-    from train.evaluate import answer_budget
+    from workbench.inference import answer_budget
 
     schema: dict[str, str] = {}
     count = [0]

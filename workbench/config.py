@@ -28,6 +28,7 @@ import inspect
 import textwrap
 import types
 import typing
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from workbench.errors import UserError
@@ -147,9 +148,12 @@ class Checked:
 
 
 def add_arguments(
-    parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = (),
+    unset: bool = False,
 ) -> None:
-    """Add one ``--flag`` per field of dataclass ``cls`` (underscores become dashes)."""
+    """Add one ``--flag`` per field of dataclass ``cls`` (underscores become dashes). ``unset``:
+    a flag not given leaves no attribute (the dataclass's own default applies where it is
+    built), and the help says what the default is."""
     from workbench.schemas import flag as checked
 
     hints = typing.get_type_hints(cls, include_extras=True)
@@ -167,7 +171,8 @@ def add_arguments(
             else None
         )
         help_text = docs.get(f.name, "").replace("%", "%%")  # argparse formats help with %
-        kwargs: dict[str, Any] = {"dest": f.name, "default": default}
+        kwargs: dict[str, Any] = {"dest": f.name,
+                                  "default": argparse.SUPPRESS if unset else default}
         if tp is bool:
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, help=help_text, **kwargs
@@ -203,3 +208,27 @@ def from_namespace(cls: type[T], ns: argparse.Namespace, **overrides: Any) -> T:
     }
     values.update(overrides)
     return cls(**values)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A ``--config`` file: JSON or YAML mapping of flag names (dashes or underscores)."""
+    from workbench.schemas import loads, read_text
+
+    path = Path(path)
+    text = read_text(path, missing="file not found", max_bytes=1 << 20)
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", file=path,
+                            line=mark.line + 1 if mark else None) from None
+        except RecursionError:
+            raise UserError("nested too deeply", file=path) from None
+    else:
+        data = loads(text, file=path)
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping of option names to values", file=path)
+    return {str(k).replace("-", "_"): v for k, v in data.items()}

@@ -37,7 +37,7 @@ RUN_FORMAT = "latent-workbench/run"  # workbench.runs.FORMAT
 #: What a trajectory store directory holds (manifest, the two Arrow parts, the projections
 #: cache); anything else in it means it is not only a store.
 STORE_ENTRIES = frozenset({"manifest.json", "steps", "examples", ".cache"})
-#: What a zoo run directory holds (workbench.zoo.FILES + OPTIONAL_FILES).
+#: What a zoo run directory holds (lwb.zoo.FILES + OPTIONAL_FILES).
 ZOO_ENTRIES = frozenset({"config.json", "model.safetensors", "tokenizer.json", "metrics.json",
                          "log.jsonl", "manifest.json", "controls.json", "lineage.json"})
 #: The names of a run's own artifacts.

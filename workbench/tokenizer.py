@@ -72,17 +72,6 @@ class Tokenizer:
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def for_task(cls, task: str, config: object | None = None) -> Tokenizer:
-        """The deterministic tokenizer of a task (its symbol set plus the special tokens)."""
-        from workbench.tasks import get_task
-
-        t = get_task(task)
-        # the largest preset's symbols ("paper" where a task has one) cover every preset's
-        cfg = config if config is not None else t.presets.get("paper",
-                                                               list(t.presets.values())[-1])
-        return cls(t.vocabulary(cfg), name=task)
-
-    @classmethod
     def from_texts(cls, texts: Iterable[str], *, name: str = "") -> Tokenizer:
         """A tokenizer covering every word of ``texts`` (for published data of open vocabulary)."""
         words: set[str] = set()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app import blocks, common
-from workbench import browse
+from app import data as browse
 
 st.title("Compare")
 root = common.runs_root()

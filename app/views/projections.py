@@ -6,7 +6,7 @@ analysis's cache."""
 import streamlit as st
 
 from app import blocks, common
-from workbench import browse
+from app import data as browse
 
 FIG_KEY = "fig-projection"
 

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app import common
-from workbench import browse
+from app import data as browse
 
 st.title("Runs")
 root = common.runs_root()

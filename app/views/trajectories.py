@@ -4,7 +4,7 @@ lens, the readouts, step-to-step similarity and the answer."""
 import streamlit as st
 
 from app import blocks, common
-from workbench import browse
+from app import data as browse
 
 st.title("Trajectory browser")
 root = common.runs_root()

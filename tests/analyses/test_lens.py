@@ -16,11 +16,10 @@ from workbench.errors import UserError
 from workbench.io import sha256_file
 from workbench.runs import load_run
 from workbench.store import open_store, write_store
-from workbench.tasks import TASKS
+from workbench.tasks import TASKS, task_tokenizer
 from workbench.tasks.base import generate_split
 from workbench.tasks.loaders import load_examples, write_jsonl
 from workbench.tasks.prosqa import frontier, parse_question
-from workbench.tokenizer import Tokenizer
 
 QUESTION = ("Every wumpus is a zumpus. Tom is a wumpus. Sam is a lempus. Every yumpus is a "
             "zumpus. Tom is a yumpus. Every zumpus is a rompus. Every lempus is a gorpus. "
@@ -87,7 +86,7 @@ def test_proof_token_rank_and_probability_on_planted_states(lens_capture):
 
 
 def test_proof_token_follows_the_tasks_proof_content():
-    prosqa, chain = Tokenizer.for_task("prosqa"), Tokenizer.for_task("chain")
+    prosqa, chain = task_tokenizer("prosqa"), task_tokenizer("chain")
     assert proof_token_id({"y_proof_node": "wumpus"}, prosqa) == prosqa.id("wumpus")
     assert proof_token_id({"y_proof_value": 7, "y_proof_var": "c"}, chain) == chain.id("7")
     assert proof_token_id({"y_proof_value": 7.0}, chain) == chain.id("7")

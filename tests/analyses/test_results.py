@@ -4,7 +4,7 @@ import json
 import math
 import shutil
 
-from analyses.results import results, wilson
+from lwb.results import results, wilson
 
 
 def fake_run(root, name, method, seed, acc, ttft, n=200, size="micro", params=1000, lr=None,

@@ -64,7 +64,7 @@ def test_an_old_correctness_file_with_nan_reads_as_undefined_one_class():
 
 
 def test_results_page_says_undefined_one_class_not_nan(tmp_path):
-    from analyses.results import results
+    from lwb.results import results
 
     run = tmp_path / "chain-rim"
     rim_store(run / "store", np.full((N, T), True))
@@ -108,7 +108,7 @@ def test_a_probe_cell_with_one_class_or_one_example_says_why():
 
 
 def test_results_intervals_of_no_test_examples_are_undefined():
-    from analyses.results import accuracy_ci, ci_text
+    from lwb.results import accuracy_ci, ci_text
 
     lo, hi = accuracy_ci([0.5], [0])
     assert ci_text(lo, hi, 0) == "undefined (no test examples)"

@@ -1,4 +1,4 @@
-"""A tiny runs root for the app's tests, laid out as :mod:`workbench.browse` documents.
+"""A tiny runs root for the app's tests, laid out as :mod:`app.data` documents.
 
 ::
 

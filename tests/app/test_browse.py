@@ -1,4 +1,4 @@
-"""workbench.browse: the runs root, run names kept inside it, artifacts and what the app shows
+"""app.data: the runs root, run names kept inside it, artifacts and what the app shows
 of one example (lens, problem graph, readouts, projections)."""
 
 import json
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from analyses.lens import lens_logits
-from workbench import browse
+from app import data as browse
+from app.layout import layered_layout
 from workbench.errors import UserError
 from workbench.runs import load_run
 from workbench.store import open_store
@@ -126,7 +127,7 @@ def test_chain_problem_highlights_the_dependency_chain():
     assert p.labels["h"] == "h = m * 8 = 10" and p.labels["t"] == "t = b + 4"
     assert p.roles == {"b": "root", "h": "target"}
     assert [s for s, hot in p.statements if hot] == ["m = b * 8.", "h = m * 8.", "b = 6."]
-    pos = browse.layered_layout(p.nodes, p.edges)
+    pos = layered_layout(p.nodes, p.edges)
     assert pos["b"][1] > pos["m"][1] > pos["h"][1]  # parents above children
 
 
@@ -166,7 +167,7 @@ def test_reach_problem_draws_both_components_and_highlights_the_proof_path():
                            if (a, b) in p.path_edges]
             assert len(hot) == ex["depth"]
             assert p.labels[ex["answer"]] == f"{ex['answer']} (depth {ex['depth']})"
-            pos = browse.layered_layout(p.nodes, p.edges)
+            pos = layered_layout(p.nodes, p.edges)
             assert all(pos[a][1] > pos[b][1] for a, b in p.path_edges)
 
 

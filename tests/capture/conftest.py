@@ -6,10 +6,9 @@ import pytest
 from workbench.methods import get_method, tokenize
 from workbench.models import build_model, model_config
 from workbench.runs import save_run
-from workbench.tasks import TASKS
+from workbench.tasks import TASKS, task_tokenizer
 from workbench.tasks.base import generate_split
 from workbench.tasks.loaders import write_jsonl
-from workbench.tokenizer import Tokenizer
 
 OPTIONS = {"nocot": {}, "cot": {}, "pause": {"pauses": 3},
            "coconut": {"max_latent_stage": 2, "thoughts_per_step": 2}, "rim": {"blocks": 3}}
@@ -29,7 +28,7 @@ def make_run(root: Path, task: str, method: str, data: Path, seed: int = 0) -> P
     """A randomly initialised run of a method (capture does not need a trained model)."""
     from workbench.tasks.loaders import load_examples
 
-    tok = Tokenizer.for_task(task)
+    tok = task_tokenizer(task)
     m = get_method(method, OPTIONS[method], tok)
     exs = [tokenize(e, tok) for e in load_examples(data)]
     if hasattr(m, "resolve"):

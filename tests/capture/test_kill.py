@@ -19,7 +19,7 @@ from workbench.store import open_store
 
 def kill_after(args, delay, started=None):
     """Start ``lwb args``; once ``started`` exists (if given), wait ``delay`` s and SIGKILL it."""
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *map(str, args)],
+    proc = subprocess.Popen([sys.executable, "-m", "lwb.cli", *map(str, args)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while started is not None and not started.exists() and proc.poll() is None:

@@ -8,9 +8,8 @@ from workbench.methods import get_method, tokenize
 from workbench.methods.base import collate
 from workbench.models import build_model, model_config
 from workbench.rollout import Rollout
-from workbench.tasks import TASKS
+from workbench.tasks import TASKS, task_tokenizer
 from workbench.tasks.base import generate_split
-from workbench.tokenizer import Tokenizer
 
 
 def reference_logits(model, tokens, latent):
@@ -41,7 +40,7 @@ def reference_logits(model, tokens, latent):
 
 def test_batched_cached_rollout_equals_full_recomputation_with_padding():
     torch.manual_seed(0)
-    tok = Tokenizer.for_task("chain")
+    tok = task_tokenizer("chain")
     examples = [tokenize(e, tok) for e in generate_split(TASKS["chain"], "demo", "train", 6, 4)]
     lengths = [len(e.question) for e in examples]
     assert len(set(lengths)) > 1, "questions of different lengths, so padding is exercised"
@@ -62,7 +61,7 @@ def test_batched_cached_rollout_equals_full_recomputation_with_padding():
 
 
 def test_curriculum_replaces_the_first_k_steps_with_k_times_c_thoughts():
-    tok = Tokenizer.for_task("chain")
+    tok = task_tokenizer("chain")
     ex = tokenize(next(generate_split(TASKS["chain"], "demo", "train", 1, seed=7)), tok)
     coconut = get_method("coconut", {"max_latent_stage": 4, "thoughts_per_step": 2,
                                      "pad_latent_to_max": False}, tok)

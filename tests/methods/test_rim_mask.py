@@ -10,14 +10,13 @@ from workbench.methods.base import collate
 from workbench.methods.rim import alpha, anneal_weight
 from workbench.models import build_model, model_config
 from workbench.rollout import forward
-from workbench.tasks import TASKS
+from workbench.tasks import TASKS, task_tokenizer
 from workbench.tasks.base import generate_split
-from workbench.tokenizer import Tokenizer
 
 
 @pytest.fixture(scope="module")
 def setup():
-    tok = Tokenizer.for_task("chain")
+    tok = task_tokenizer("chain")
     ex = [tokenize(e, tok) for e in generate_split(TASKS["chain"], "tiny", "train", 2, seed=0)]
     rim = get_method("rim", {"blocks": 4, "memory": 2}, tok)
     stage = rim.stages(100, 10)[0]

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from workbench.cli import main
+from lwb.cli import main
 from workbench.tasks import generate_split, get_task
 from workbench.tasks.controls import CONTROLS, answer_choice, save_controls, shortcut_controls
 from workbench.tasks.loaders import load_examples

@@ -7,10 +7,9 @@ from collections import Counter
 import pytest
 
 from workbench.errors import UserError
-from workbench.tasks import get_task
+from workbench.tasks import get_task, task_tokenizer
 from workbench.tasks.base import generate_split, split_of
 from workbench.tasks.reach import NAMES, PRESETS, ReachConfig, frontier, parse_question
-from workbench.tokenizer import Tokenizer
 
 TASK = get_task("reach")
 
@@ -114,7 +113,7 @@ def test_generation_is_deterministic_split_safe_and_tokenizes(tmp_path):
     assert json.dumps(a) == json.dumps(b)
     assert json.dumps(a) != json.dumps(examples("demo", 50, "test", seed=4))
     assert all(split_of(ex["question"]) == "test" for ex in a)
-    tok = Tokenizer.for_task("reach")
+    tok = task_tokenizer("reach")
     for ex in a:
         ids = tok.encode(ex["question"])
         assert len(ids) == 3 * len(ex["edges"]) + 4, "one token per node and per mark"

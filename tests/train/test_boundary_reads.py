@@ -10,7 +10,8 @@ import json
 import pytest
 
 from tests.train.conftest import tiny_config
-from train.loop import train, truncate_log
+from train.loop import train
+from train.resume import truncate_log
 from workbench.errors import UserError
 
 
@@ -69,7 +70,7 @@ def test_a_finished_run_with_wrongly_shaped_metrics_is_named_on_resume(checkpoin
     ({"sha256": {}, "runs": {"x": {"task": "chain"}}}, "runs"),
 ])
 def test_a_wrongly_shaped_zoo_manifest_is_named(tmp_path, manifest, field):
-    from workbench.demo import verify_zoo
+    from lwb.demo import verify_zoo
 
     (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError) as info:

@@ -21,7 +21,7 @@ def test_two_workers_match_one_process(tiny_chain, tmp_path):
     train(tiny_config(tiny_chain, tmp_path / "single", "cot", **common), {})
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     cfg = tiny_config(tiny_chain, tmp_path / "ddp", "cot", **common)
-    args = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "workbench.cli", "train"]
+    args = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "lwb.cli", "train"]
     for key, value in cfg.to_dict().items():
         if value not in (None, False):
             args += ["--" + key.replace("_", "-")] + ([] if value is True else [str(value)])

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from lwb.cli import main
 from tests.conftest import DATA, assert_user_error, lwb
-from workbench.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def test_bad_config_file_and_unknown_token_are_one_line_errors(prosqa_run, tmp_p
 
 
 def test_accuracy_by_depth_uses_the_tasks_depth_and_wilson_intervals():
-    from analyses.results import wilson
-    from train.evaluate import by_depth, depth_of
+    from lwb.results import wilson
+    from workbench.inference import by_depth, depth_of
     from workbench.tasks import TASKS
     from workbench.tasks.base import generate_split
 

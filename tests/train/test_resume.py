@@ -34,7 +34,7 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tiny_c
     train(reference, RIM)
 
     killed = tiny_config(tiny_chain, tmp_path / "killed", "rim", **common)
-    args = [sys.executable, "-m", "workbench.cli", "train", *flags(killed),
+    args = [sys.executable, "-m", "lwb.cli", "train", *flags(killed),
             "--blocks", "2", "--stage1-fraction", "0.4"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     pointer = tmp_path / "killed" / "checkpoints" / "latest.json"

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
+from lwb.cli import main
 from tests.train.conftest import tiny_config
 from train.loop import train
-from workbench.cli import main
 from workbench.errors import UserError
 
 

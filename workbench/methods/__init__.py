@@ -18,12 +18,63 @@ from workbench.tokenizer import Tokenizer
 METHODS: dict[str, type[Method]] = {m.name: m for m in (NoCoT, CoT, Pause, Coconut, RiM)}
 
 
-def get_method(name: str, options: dict[str, Any] | None, tokenizer: Tokenizer) -> Method:
-    """Build a method from its name and options (a dict, as saved in a run's config)."""
+def default_method() -> str:
+    """The method trained when none is named."""
+    return next(m.name for m in METHODS.values() if m.default)
+
+
+def label_of(name: str) -> str:
+    """A method's name in tables and figures (an unregistered name stands for itself)."""
+    cls = METHODS.get(name)
+    return (cls.label or cls.name) if cls else name
+
+
+def sort_key(name: str) -> tuple[int, str]:
+    """Tables and figures list methods by the registry's ``order``, unregistered ones last."""
+    cls = METHODS.get(name)
+    return (cls.order if cls else 10**6, name)
+
+
+def color_of(name: str) -> str:
+    cls = METHODS.get(name)
+    return cls.color if cls else Method.color
+
+
+def baseline_name() -> str:
+    """The registry's direct-answering baseline (time-to-first-token ratios divide by it)."""
+    return next(m.name for m in METHODS.values() if m.baseline)
+
+
+def main_kinds() -> tuple[str, ...]:
+    """Every registered step kind, the latent methods' first (each group the latest ``order``
+    first): the kind an analysis looks at by default is the first of these a store holds."""
+    ordered = sorted(METHODS.values(), key=lambda m: (not m.latent, -m.order, m.name))
+    return tuple(dict.fromkeys(m.step_kind for m in ordered))
+
+
+def latent_kinds() -> tuple[str, ...]:
+    """The step kinds of the latent methods (the steps interventions ablate)."""
+    return tuple(dict.fromkeys(m.step_kind for m in METHODS.values() if m.latent))
+
+
+def proof_step(options: dict[str, Any], kind: str, step: int) -> int:
+    """The proof step a stored step stands for; ``options`` is a run's ``config["method"]``
+    (its ``name`` and options). An unregistered method maps step k to proof step k."""
+    cls = METHODS.get(str(options.get("name")))
+    return cls.proof_step(options, kind, step) if cls else step
+
+
+def method_class(name: str) -> type[Method]:
+    """The registered method called ``name`` (a one-line error naming the choices if none)."""
     try:
-        cls = METHODS[name]
+        return METHODS[name]
     except KeyError:
         raise UserError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def get_method(name: str, options: dict[str, Any] | None, tokenizer: Tokenizer) -> Method:
+    """Build a method from its name and options (a dict, as saved in a run's config)."""
+    cls = method_class(name)
     try:
         opts = cls.Options(**(options or {}))
     except TypeError as e:
@@ -72,5 +123,7 @@ def open_run_with_data(run_dir: str | Path, data: str | Path, *, limit: int | No
     return run, method, list(tokenized_examples(run, method, data, limit=limit))
 
 
-__all__ = ["METHODS", "Method", "Prediction", "Tokenized", "get_method", "method_of",
-           "open_run_with_data", "tokenize", "tokenized_examples"]
+__all__ = ["METHODS", "Method", "Prediction", "Tokenized", "baseline_name", "color_of",
+           "default_method", "get_method", "label_of", "latent_kinds", "main_kinds",
+           "method_class", "method_of", "open_run_with_data", "proof_step", "sort_key", "tokenize",
+           "tokenized_examples"]

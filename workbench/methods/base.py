@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -192,6 +192,42 @@ class Method:
     name: ClassVar[str]
     Options: ClassVar[type]
     description: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    """How tables and figures name the method (default: ``name``)."""
+    order: ClassVar[int] = 100
+    """Place in tables and figures (cheapest inference first); ties sort by name."""
+    color: ClassVar[str] = "#444444"
+    """Colour of the method in every figure."""
+    baseline: ClassVar[bool] = False
+    """The direct-answering baseline that time-to-first-token ratios divide by (one method)."""
+    published: ClassVar[dict[str, float]] = {}
+    """Published test accuracy % per task (Coconut's Table 1, GPT-2; ../shared/DESIGN.md)."""
+    published_ttft: ClassVar[str] = ""
+    """Published time to first token relative to direct answering (the RiM paper, GPU)."""
+    step_kind: ClassVar[str] = "step"
+    """What its steps are called in stores, tables and figures (the ``kind`` of its
+    :class:`LatentStep` s; RiM: block, Coconut: thought)."""
+    latent: ClassVar[bool] = False
+    """Whether its steps are latent (nothing written): interventions ablate them."""
+    one_pass: ClassVar[bool] = True
+    """Whether the prompt with every latent step is one forward pass (nothing decoded before
+    the answer)."""
+    continuous: ClassVar[bool] = False
+    """Whether it feeds final hidden states back as input embeddings (a sequential rollout)."""
+    readouts: ClassVar[bool] = False
+    """Whether every latent step is read out as an answer of its own (captured per step)."""
+    written_steps: ClassVar[bool] = False
+    """Whether it writes its reasoning steps as tokens (teacher-forced lookups apply)."""
+    default: ClassVar[bool] = False
+    """The method ``lwb train`` trains when none is named (one method)."""
+    tiny_options: ClassVar[dict[str, Any]] = {}
+    """Options with which it learns a task's tiny preset in the quick demo's 80 steps."""
+
+    @classmethod
+    def proof_step(cls, options: Mapping[str, Any], kind: str, step: int) -> int:
+        """The proof step (0-based) that step ``step`` of ``kind`` stands for, given the run's
+        method options (as saved in its config)."""
+        return step
 
     def __init__(self, options: Any, tokenizer: Tokenizer) -> None:
         self.options = options
@@ -222,6 +258,14 @@ class Method:
 
     #: Whether the first decoded token is already part of the answer (else it opens after <ans>).
     answer_in_prompt: ClassVar[bool] = True
+
+    def answer_prefix(self, ex: Tokenized) -> list[int]:
+        """What decoding feeds after the prompt before the answer's first token: nothing where
+        the prompt ends in ``<ans>``, else the written steps (if any) and ``<ans>``."""
+        if self.answer_in_prompt:
+            return []
+        steps = self.steps_with_separators(ex.steps) if self.written_steps else []
+        return [*steps, self.ans]
 
     def latent_steps(self, ex: Tokenized) -> int:
         return 0

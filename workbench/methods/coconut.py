@@ -15,7 +15,7 @@ At the last stage every step is replaced; inference always uses ``max_latent_sta
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,9 +58,26 @@ class CoconutOptions(Checked):
 
 class Coconut(Method):
     name = "coconut"
+    label = "Coconut"
+    order = 30
+    color = "#ff7f0e"
+    published = {"prosqa": 97.0, "prontoqa": 99.8}
+    published_ttft = "≈ 6.7"
     Options = CoconutOptions
     description = "question → continuous thoughts → answer (stage curriculum)"
+    step_kind = "thought"
+    latent = True
+    one_pass = False
+    continuous = True
+    tiny_options = {"epochs_per_stage": 5}
     answer_in_prompt = False
+
+    @classmethod
+    def proof_step(cls, options: Mapping[str, Any], kind: str, step: int) -> int:
+        """Thought ``t`` stands for proof step ``t // thoughts_per_step``."""
+        if kind != cls.step_kind:
+            return step
+        return step // max(1, int(options.get("thoughts_per_step", 1) or 1))
 
     def __init__(self, options: CoconutOptions, tokenizer: Any) -> None:
         super().__init__(options, tokenizer)
@@ -146,4 +163,4 @@ class Coconut(Method):
 
     def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:
         """Each thought's position (its input embedding is the thought)."""
-        return self.positions_of(prompt, "thought", prompt.latent)
+        return self.positions_of(prompt, self.step_kind, prompt.latent)

@@ -15,8 +15,17 @@ class CoTOptions:
 
 class CoT(Method):
     name = "cot"
+    label = "CoT"
+    order = 20
+    color = "#1f77b4"
+    published = {"prosqa": 77.5, "prontoqa": 98.8}
+    published_ttft = "≈ 27"
     Options = CoTOptions
     description = "question → steps → answer"
+    step_kind = "step"
+    one_pass = False
+    written_steps = True
+    default = True
     answer_in_prompt = False
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
@@ -38,7 +47,8 @@ class CoT(Method):
                 break
             if t == self.sep:
                 if current:
-                    steps.append(LatentStep("step", len(steps), current[-1], tuple(current)))
+                    steps.append(LatentStep(self.step_kind, len(steps), current[-1],
+                                            tuple(current)))
                 current = []
             else:
                 current.append(start + j)

@@ -15,8 +15,15 @@ class NoCoTOptions:
 
 class NoCoT(Method):
     name = "nocot"
+    label = "no-CoT"
+    order = 0
+    color = "#7f7f7f"
+    baseline = True
+    published = {"prosqa": 76.7, "prontoqa": 93.8}
+    published_ttft = "1"
     Options = NoCoTOptions
     description = "question → answer"
+    step_kind = "answer"
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
         return (Builder().add([self.bos, *ex.question, self.ans])
@@ -30,5 +37,5 @@ class NoCoT(Method):
 
     def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:
         """The answer position (``<ans>``, which predicts the first answer token)."""
-        return self.positions_of(prompt, "answer", [i == len(prompt) - 1
+        return self.positions_of(prompt, self.step_kind, [i == len(prompt) - 1
                                                      for i in range(len(prompt))])

@@ -21,8 +21,14 @@ class PauseOptions(Checked):
 
 class Pause(Method):
     name = "pause"
+    label = "pause"
+    order = 10
+    color = "#bcbd22"
+    published = {"prosqa": 75.9, "prontoqa": 77.7}
     Options = PauseOptions
     description = "question → <pause>×n → answer"
+    step_kind = "pause"
+    latent = True
 
     def _head(self, ex: Tokenized) -> list[int]:
         return [self.bos, *ex.question, *[self.tok.id(PAUSE)] * self.options.pauses, self.ans]
@@ -41,4 +47,4 @@ class Pause(Method):
 
     def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:
         pause = self.tok.id(PAUSE)
-        return self.positions_of(prompt, "pause", [t == pause for t in prompt.tokens])
+        return self.positions_of(prompt, self.step_kind, [t == pause for t in prompt.tokens])

@@ -78,8 +78,15 @@ def anneal_weight(kind: str, t: int, s: int, length: int, n_blocks: int) -> floa
 
 class RiM(Method):
     name = "rim"
+    label = "RiM"
+    order = 40
+    color = "#2ca02c"
+    published_ttft = "≈ 1"
     Options = RiMOptions
     description = "question → K memory blocks (one pass, block-causal) → readouts"
+    step_kind = "block"
+    latent = True
+    readouts = True
 
     def __init__(self, options: RiMOptions, tokenizer: Any) -> None:
         super().__init__(options, tokenizer)
@@ -153,7 +160,7 @@ class RiM(Method):
         for k in range(1, self.K + 1):
             idx = [i for i, (lv, ro) in enumerate(zip(prompt.level, prompt.readout))
                    if lv == k and not ro]
-            out.append(LatentStep("block", k - 1, idx[-1], tuple(idx)))
+            out.append(LatentStep(self.step_kind, k - 1, idx[-1], tuple(idx)))
         markers = [i for i, ro in enumerate(prompt.readout) if ro]
         out += [LatentStep("readout", prompt.level[i] - 1, i, (i,)) for i in markers]
         return out

@@ -67,9 +67,22 @@ class Task:
     #: without following the steps (degrees and positions of candidates, the query's own
     #: statement), for the local-features shortcut control; ``None``: the task declares none.
     local_features: Callable[[Example], dict[str, float]] | None = None
+    #: ``problem(question, proof)``: the question as a graph for a person, its proof path
+    #: highlighted (:class:`workbench.tasks.problem.Problem`); ``None``: not drawn.
+    problem: Callable[[str, list[dict[str, Any]]], Any] | None = None
+    #: ``proof_label(record)``: what one proof record establishes, in words (``c = a + 4 = 7``,
+    #: ``wumpus → zumpus``); None where the record is not of this task's shape.
+    proof_label: Callable[[dict[str, Any]], str | None] | None = None
 
     def depth_of(self, example: Example) -> int:
         return self.depth(example) if self.depth is not None else len(example["steps"])
+
+    def preset_config(self, preset: str) -> Any:
+        """The generator config of ``preset`` (a one-line error naming the choices if none)."""
+        if preset not in self.presets:
+            raise UserError(f"unknown preset {preset!r} for task {self.name}; choose one of "
+                            + ", ".join(self.presets), field="preset")
+        return self.presets[preset]
 
 
 def split_of(question: str) -> str:
@@ -104,12 +117,7 @@ def generate_split(
     """
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    if preset not in task.presets and config is None:
-        raise UserError(
-            f"unknown preset {preset!r} for task {task.name}; choose one of "
-            + ", ".join(task.presets)
-        )
-    cfg = config if config is not None else task.presets[preset]
+    cfg = config if config is not None else task.preset_config(preset)
     rng = rng_for(task.name, preset, split, seed)
     seen: set[str] = set()
     # Rejection (wrong split, duplicate, or a draw the task rejects) is bounded, so a task whose

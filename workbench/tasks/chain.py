@@ -32,6 +32,7 @@ from typing import Any
 
 from workbench.errors import UserError
 from workbench.tasks.base import Example, Task, check_common, mean, share_table
+from workbench.tasks.problem import Problem, number
 from workbench.tokenizer import split_words
 
 VARIABLES = list(string.ascii_lowercase)
@@ -199,16 +200,28 @@ def _steps(program: list[Statement], query: str, values: dict[str, int]) -> list
             for var, src, op, arg in _dependency_chain(program, query)]
 
 
-_OPERATION = re.compile(r"([a-z]) = ([a-z]) ([-+*]) (\d+)\.")
+_STATEMENT = re.compile(r"([a-z]) = (?:([a-z]) ([-+*]) )?(\d+)\.")
+_QUERY = re.compile(r"What is ([a-z])\?\s*$")
 _STEP = re.compile(r"^<<([a-z])([-+*])(\d+)=(\d+)>>$")
+
+
+def parse_question(question: str) -> tuple[list[tuple[str, str | None, str | None, int]],
+                                          str | None]:
+    """The question's statements in order, ``(var, src, op, arg)`` with ``src`` and ``op``
+    ``None`` for a literal, and the queried variable (None if the question asks none)."""
+    statements = [(var, src or None, op or None, int(arg))
+                  for var, src, op, arg in _STATEMENT.findall(question)]
+    query = _QUERY.search(question)
+    return statements, query.group(1) if query else None
 
 
 def derive_proof(example: Example) -> list[dict[str, Any]]:
     """Step i computes ``var`` = ``src`` ``op`` ``arg`` = ``value``; ``var`` is found by matching
     the step's (src, op, arg) against the question's statements."""
     defined: dict[tuple[str, str, int], list[str]] = {}
-    for var, src, op, arg in _OPERATION.findall(example["question"]):
-        defined.setdefault((src, op, int(arg)), []).append(var)
+    for var, src, op, arg in parse_question(example["question"])[0]:
+        if src is not None:
+            defined.setdefault((src, op, arg), []).append(var)
     proof = []
     for i, step in enumerate(example["steps"]):
         m = _STEP.match(step)
@@ -313,6 +326,47 @@ def local_features(example: Example) -> dict[str, float]:
     }
 
 
+def problem(question: str, proof: list[dict[str, Any]]) -> Problem:
+    """The assignments as a dependency graph (source → variable), the query's chain
+    highlighted from the literal it starts at, each variable labelled with its statement and,
+    on the chain, its value."""
+    statements, query = parse_question(question)
+    edges, labels = [], {}
+    for var, src, op, arg in statements:
+        labels[var] = f"{var} = {src} {op} {arg}" if src else f"{var} = {arg}"
+        if src:
+            edges.append((src, var))
+    path: list[str] = []
+    if proof:
+        path = [str(proof[0]["src"])] + [str(r["var"]) for r in proof]
+    for r in proof:
+        if r.get("value") is not None:
+            labels[str(r["var"])] = f"{labels.get(str(r['var']), r['var'])} = {r['value']}"
+    roles = {}
+    if path:
+        roles[path[0]] = "root"
+    if query:
+        roles[query] = "target"
+    on_path = set(path)
+    sentences = [(f"{v} = {f'{s} {o} {a}' if s else a}.", v in on_path)
+                 for v, s, o, a in statements]
+    if query:
+        sentences.append((f"What is {query}?", False))
+    return Problem(sorted(labels), edges, path, labels, roles, sentences,
+                   what="dependency chain",
+                   legend="◆ the literal the chain starts from, ★ the queried variable")
+
+
+def proof_label(record: dict[str, Any]) -> str | None:
+    """``c = a + 4 = 7`` (``c = 7`` for a literal); None without a variable and its value."""
+    var, value = record.get("var"), record.get("value")
+    if var is None or value is None:
+        return None
+    src = record.get("src")
+    computed = f"{src} {record.get('op')} {number(record.get('arg'))} = " if src is not None else ""
+    return f"{var} = {computed}{number(value)}"
+
+
 TASK = Task(
     name="chain",
     description="Variable binding mod p: follow shuffled assignments to the queried variable.",
@@ -330,4 +384,6 @@ TASK = Task(
     },
     fields=FIELDS,
     local_features=local_features,
+    problem=problem,
+    proof_label=proof_label,
 )

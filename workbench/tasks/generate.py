@@ -41,9 +41,7 @@ class GenerateConfig(Checked):
 def generate_file(cfg: GenerateConfig, *, quiet: bool = False) -> tuple[Path, int]:
     """Generate ``cfg`` and write it atomically; returns the path and the number of examples."""
     task = get_task(cfg.task)
-    if cfg.preset not in task.presets:
-        raise UserError(f"unknown preset {cfg.preset!r} for task {task.name}; choose one of "
-                        + ", ".join(task.presets), field="preset")
+    task.preset_config(cfg.preset)
     n = cfg.n if cfg.n is not None else task.default_sizes[cfg.preset][cfg.split]
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}", field="n")

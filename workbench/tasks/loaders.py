@@ -284,7 +284,9 @@ def iter_file(
         if name not in TASKS:
             return None  # open vocabulary (GSM): nothing to check against
         if name not in tokenizers:
-            tokenizers[name] = Tokenizer.for_task(name)
+            from workbench.tasks import task_tokenizer
+
+            tokenizers[name] = task_tokenizer(name)
         return tokenizers[name]
 
     count = 0

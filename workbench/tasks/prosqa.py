@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.errors import UserError
@@ -35,6 +35,7 @@ from workbench.tasks.base import (
     poisson,
     share_table,
 )
+from workbench.tasks.problem import Problem, graph_proof_label
 
 #: The released name inventory (Coconut's ProsQA, MIT licence).
 PEOPLE = (
@@ -252,6 +253,10 @@ class ProsQAGraph:
     root: str
     children: dict[str, list[str]]
     concepts: set[str]
+    options: tuple[str, str] = ("", "")
+    """The query's two options, in question order."""
+    facts: list[tuple[str, str, str]] = field(default_factory=list)
+    """The facts in question order: (sentence, parent, child)."""
 
     def depths(self) -> dict[str, int]:
         """BFS depth from the root of every reachable node (the root has depth 0)."""
@@ -271,16 +276,19 @@ def parse_question(question: str) -> ProsQAGraph:
         raise UserError("does not end with 'Is X a A or B?'", field="question")
     children: dict[str, list[str]] = {}
     concepts: set[str] = set()
+    facts = []
     for i, fact in enumerate(sentences[:-1]):
         try:
             parent, child = _parse_step(i, fact)
         except UserError as e:
             raise UserError(e.message.replace("steps", "facts"), field="question") from None
         children.setdefault(parent, []).append(child)
+        facts.append((fact, parent, child))
         concepts.add(child)
         if fact.startswith("Every "):
             concepts.add(parent)
-    return ProsQAGraph(root=query.group(1), children=children, concepts=concepts)
+    return ProsQAGraph(root=query.group(1), children=children, concepts=concepts,
+                       options=(query.group(2), query.group(3)), facts=facts)
 
 
 def frontier(question: str, depth: int) -> dict[str, set[str]]:
@@ -415,15 +423,28 @@ def vocabulary(cfg: ProsQAConfig | None = None) -> list[str]:
 
 
 # -- shortcut controls -----------------------------------------------------------------------------
-_OPTIONS = re.compile(r"Is \w+ a (\w+) or (\w+)\?$")
-
-
 def choices(example: Example) -> list[str]:
     """The two options of ``Is Tom a A or B?``, in question order."""
-    m = _OPTIONS.search(example["question"])
-    if m is None:
-        raise UserError("does not end with 'Is X a A or B?'", field="question")
-    return [m.group(1), m.group(2)]
+    return list(parse_question(example["question"]).options)
+
+
+def problem(question: str, proof: list[dict[str, Any]]) -> Problem:
+    """The concept graph from the question's facts, the proof path (root → proof nodes)
+    highlighted, the query's options marked."""
+    graph = parse_question(question)
+    edges = [(p, c) for p, cs in graph.children.items() for c in cs]
+    nodes = sorted({n for e in edges for n in e} | {graph.root})
+    path = [graph.root] + [str(r["node"]) for r in proof if r.get("node") is not None]
+    roles = {graph.root: "root"}
+    first, second = graph.options
+    target = path[-1] if len(path) > 1 else first
+    for option in (first, second):
+        roles.setdefault(option, "target" if option == target else "other option")
+    on_path = set(zip(path, path[1:]))
+    statements = [(sentence, (parent, child) in on_path) for sentence, parent, child in graph.facts]
+    statements.append((f"Is {graph.root} a {first} or {second}?", False))
+    return Problem(nodes, edges, path, {n: n for n in nodes}, roles, statements,
+                   legend="◆ root, ★ target, ■ the other option")
 
 
 def local_features(example: Example) -> dict[str, float]:
@@ -455,4 +476,6 @@ TASK = Task(
     frontier=frontier,
     choices=choices,
     local_features=local_features,
+    problem=problem,
+    proof_label=graph_proof_label,
 )

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from workbench.errors import UserError
 from workbench.tasks.base import Example, Task, check_common, frontier_groups, mean, share_table
+from workbench.tasks.problem import Problem, graph_proof_label
 from workbench.tokenizer import join_words, split_words
 
 #: The name pool: consonant + vowel syllables, one token each.
@@ -338,6 +339,31 @@ def local_features(example: Example) -> dict[str, float]:
                                     graph.candidates)
 
 
+def problem(question: str, proof: list[dict[str, Any]]) -> Problem:
+    """Both components (and any noise pairs), the path root → proof nodes → answer
+    highlighted, each node labelled with its depth from the root."""
+    graph = parse_question(question)
+    depth = graph.depths()
+    answer = next((c for c in graph.candidates if c in depth), None)
+    path = [graph.root] + [str(r["node"]) for r in proof if r.get("node") is not None]
+    if answer is not None:
+        path.append(answer)
+    roles = {graph.root: "root"}
+    for c in graph.candidates:
+        roles[c] = "target" if c == answer else "other option"
+    children = {t for _, t in graph.edges}
+    for n in sorted(graph.nodes - children - {graph.root}):
+        roles[n] = "other root"
+    on_path = set(zip(path, path[1:]))
+    statements = [(f"{s} {t} {EDGE_END}", (s, t) in on_path) for s, t in graph.edges]
+    statements.append((f"{' '.join(graph.candidates)} {ASK} {graph.root}", False))
+    nodes = sorted(graph.nodes | {graph.root})
+    labels = {n: f"{n} (depth {depth[n]})" if n in depth else n for n in nodes}
+    return Problem(nodes, list(graph.edges), path, labels, roles, statements,
+                   legend="◆ root, ★ the reachable candidate (answer), ■ the other candidate, "
+                          "◇ the other component's root")
+
+
 TASK = Task(
     name="reach",
     description="Symbolic reachability with no shortcut: which candidate does the root reach?",
@@ -359,4 +385,6 @@ TASK = Task(
     frontier=frontier,
     choices=choices,
     local_features=local_features,
+    problem=problem,
+    proof_label=graph_proof_label,
 )

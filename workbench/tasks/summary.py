@@ -39,23 +39,4 @@ def summarize(examples: list[Example]) -> dict[str, Any]:
     return rows
 
 
-def format_table(rows: dict[str, Any], title: str = "") -> str:
-    """Rows as an aligned two-column text table; nested dicts print as ``key: value`` lists,
-    lists as ``[a, b]``, floats with two decimals."""
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.2f}"
-        if isinstance(v, dict):
-            return "  ".join(f"{k}: {fmt(x)}" for k, x in v.items())
-        if isinstance(v, list):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return str(v)
-
-    width = max(len(k) for k in rows)
-    lines = [title] if title else []
-    lines += [f"  {k.ljust(width)}  {fmt(v)}" for k, v in rows.items()]
-    return "\n".join(lines)
-
-
-__all__ = ["format_table", "share_table", "summarize"]
+__all__ = ["share_table", "summarize"]

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from train.config import NOT_RECORDED
 from workbench.io import atomic_write_json, read_json, sha256_file
 from workbench.runs import read_config
 from workbench.safety import check_output, is_run, replaceable_entry
@@ -23,9 +24,6 @@ FILES = ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "
 #: Files copied when a run has them (runs trained before the shortcut controls have none).
 OPTIONAL_FILES = ("controls.json", "lineage.json")
 LINEAGE = "lineage.json"
-#: Train options that are not part of what a run *is* (where it goes, how loud, resuming).
-NOT_RECORDED = {"out", "quiet", "resume", "threads", "device", "train_data", "valid_data",
-                "test_data"}
 
 
 def command_for(config: dict[str, Any], out: str) -> str:

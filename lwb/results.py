@@ -21,21 +21,12 @@ from typing import Any
 from workbench import artifacts
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
+from workbench.methods import METHODS, baseline_name, label_of, sort_key
 from workbench.runs import read_config, read_metrics
 from workbench.safety import check_output, check_output_file
 from workbench.stats import interval_reason, show, wilson
 
 SNAPSHOT_FILES = ("config.json", "metrics.json", "log.jsonl", "controls.json")
-METHOD_ORDER = ("nocot", "pause", "cot", "coconut", "rim")
-METHOD_NAMES = {"nocot": "no-CoT", "pause": "pause", "cot": "CoT", "coconut": "Coconut",
-                "rim": "RiM"}
-#: Coconut's Table 1 (GPT-2, accuracy %), as given in ../shared/DESIGN.md.
-PUBLISHED = {
-    "prosqa": {"cot": 77.5, "coconut": 97.0, "nocot": 76.7, "pause": 75.9},
-    "prontoqa": {"cot": 98.8, "coconut": 99.8, "nocot": 93.8, "pause": 77.7},
-}
-#: The RiM paper's time to first token relative to direct answering (GPU), per DESIGN.md.
-PUBLISHED_TTFT = {"nocot": "1", "rim": "≈ 1", "coconut": "≈ 6.7", "cot": "≈ 27"}
 #: The RiM paper's AUROC of a linear probe on block states predicting readout correctness.
 PUBLISHED_CORRECTNESS_AUROC = "0.84–0.86"
 #: Two-choice chance for ProsQA, ProntoQA and reach; other tasks use the majority answer.
@@ -99,11 +90,13 @@ def controls_section(rows: list[dict[str, Any]]) -> list[str]:
         cells = []
         for name in CONTROLS:
             c = controls.get(name, {})
-            cells.append("n/a" if c.get("accuracy") is None else
+            cells.append((f"skipped: {c['skipped']}" if c.get("skipped") else "n/a")
+                         if c.get("accuracy") is None else
                          f"{100 * c['accuracy']:.1f} [{100 * c['ci'][0]:.1f}, "
                          f"{100 * c['ci'][1]:.1f}]")
+        chance = first.get("chance")
         out.append(f"| {key} | {first.get('target', '')} | " + " | ".join(cells)
-                   + f" | {100 * first['chance']:.1f} | {first['n']} |")
+                   + f" | {'–' if chance is None else f'{100 * chance:.1f}'} | {first['n']} |")
     return out + [""]
 
 
@@ -163,17 +156,17 @@ def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[r["config"]["method"]["name"]].append(r)
-    published = PUBLISHED.get(task, {})
     lines = [
         "| method | seeds | test acc. % (mean ± sd) | 95 % CI | any-block % | "
         "generated tokens | latent steps | TTFT ms (b=1) | TTFT / no-CoT | train min | "
         "parameters | published acc. % (Coconut, GPT-2) | published TTFT / no-CoT (RiM, GPU) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    nocot_ttft = [r["metrics"]["test"].get("ttft_ms") for r in groups.get("nocot", [])]
+    nocot_ttft = [r["metrics"]["test"].get("ttft_ms") for r in groups.get(baseline_name(), [])]
     base = statistics.fmean(nocot_ttft) if nocot_ttft and None not in nocot_ttft else None
-    for method in [m for m in METHOD_ORDER if m in groups]:
+    for method in sorted(groups, key=sort_key):
         runs = groups[method]
+        cls = METHODS.get(method)
         tests = [r["metrics"]["test"] for r in runs]
         accs = [t["accuracy"] for t in tests]
         lo, hi = accuracy_ci(accs, [t["n"] for t in tests])
@@ -184,13 +177,14 @@ def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
         seeds = ", ".join(str(r["config"]["train"].get("seed", "?")) for r in runs)
         any_block = _ms(anyb, 100) if anyb else "–"
         lines.append(
-            f"| {METHOD_NAMES.get(method, method)} | {seeds} "
+            f"| {label_of(method)} | {seeds} "
             f"| {_ms(accs, 100)} | {ci_text(lo, hi, sum(t['n'] for t in tests))} | {any_block} "
             f"| {_ms([t.get('mean_generated_tokens') for t in tests])} "
             f"| {_ms([t.get('mean_latent_steps') for t in tests])} | {_ms(ttft)} | {ratio} "
             f"| {_ms([(r['metrics'].get('train') or {}).get('seconds') for r in runs], 1 / 60)} "
             f"| {runs[0]['metrics'].get('parameters', 0):,} "
-            f"| {published.get(method, '–')} | {PUBLISHED_TTFT.get(method, '–')} |")
+            f"| {cls.published.get(task, '–') if cls else '–'} "
+            f"| {(cls.published_ttft if cls else '') or '–'} |")
     return lines
 
 
@@ -205,7 +199,7 @@ def depth_table(rows: list[dict[str, Any]]) -> list[str]:
     if not groups:
         return []
     depths = sorted({d for tables in groups.values() for t in tables for d in t}, key=int)
-    order = [m for m in METHOD_ORDER if m in groups] + sorted(set(groups) - set(METHOD_ORDER))
+    order = sorted(groups, key=sort_key)
     lines = ["Test accuracy % by reasoning depth (the task's depth of each example): mean over "
              "seeds, 95 % CI over seeds where there are several, otherwise the Wilson interval "
              "over that depth's test examples; n: test examples of that depth (per run).", "",
@@ -222,7 +216,7 @@ def depth_table(rows: list[dict[str, Any]]) -> list[str]:
             lo, hi = accuracy_ci(accs, ns)
             n = "/".join(str(x) for x in sorted(set(ns)))
             cells.append(f"{_ms(accs, 100)} [{ci_text(lo, hi, sum(ns))}] (n {n})")
-        lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label_of(method)} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -340,8 +334,7 @@ def depth_figure(root: Path, runs: list[Path]) -> Path | None:
             by_task[ident.get("task") or d.name.split("-")[0]].append((d.name, a))
     if not by_task:
         return None
-    order = {m: i for i, m in enumerate(METHOD_ORDER)}
-    grid = [sorted(by_task[task], key=lambda x: (order.get(x[0].split("-")[-1], 99), x[0]))
+    grid = [sorted(by_task[task], key=lambda x: (sort_key(x[0].split("-")[-1]), x[0]))
             for task in sorted(by_task)]
     n_cols = max(len(row) for row in grid)
     titles = []
@@ -448,7 +441,7 @@ def lr_check_table(rows: list[dict[str, Any]], recipe: dict[tuple[str, str], Any
             seeds = ", ".join(str(r.get("seed")) for r in sorted(rs, key=lambda r: str(
                 r.get("seed"))))
             out.append(
-                f"| {task} | {size} | {METHOD_NAMES.get(method, method)} | {_lr(lr)}{mark} | "
+                f"| {task} | {size} | {label_of(method)} | {_lr(lr)}{mark} | "
                 f"{seeds} | {_ms([r.get('final_loss') for r in rs], digits=3)} | "
                 f"{_ms([r.get('valid_accuracy') for r in rs], 100)} | "
                 f"{_ms([r.get('accuracy') for r in rs], 100)} |")
@@ -457,7 +450,7 @@ def lr_check_table(rows: list[dict[str, Any]], recipe: dict[tuple[str, str], Any
 
 def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """Accuracy per (task, method, size) over seeds and the logit-accuracy slope per doubling;
-    ``rows``: :func:`workbench.compare.compare_runs` of the run snapshots. Each size keeps to its
+    ``rows``: :func:`analyses.compare.compare_runs` of the run snapshots. Each size keeps to its
     recipe's learning rate (:func:`analyses.compare.recipe_lrs`); runs at other rates get their
     own table."""
     from analyses.compare import recipe_lrs, scaling_figure, scaling_fits, split_recipe
@@ -510,7 +503,7 @@ def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             ci = fit["slope_ci"]
             slope = f"{fit['slope_per_doubling']:.2f}" + (
                 f" [{ci[0] * math.log(2):.2f}, {ci[1] * math.log(2):.2f}]" if ci else "")
-        out.append(f"| {task} | {METHOD_NAMES.get(method, method)} | " + " | ".join(cells)
+        out.append(f"| {task} | {label_of(method)} | " + " | ".join(cells)
                    + f" | {slope} |")
     fig = root / "scaling.html"
     write_figure(scaling_figure(rows, fits), fig)
@@ -608,8 +601,7 @@ def render(root: Path, notes: str = "") -> str:
            "left out; see claim 3). 95 % CI: over seeds (Student t on the per-seed accuracies) "
            "where there are several seeds, otherwise the Wilson interval over the test "
            "examples.", ""]
-    from analyses.compare import split_recipe
-    from workbench.compare import compare_runs
+    from analyses.compare import compare_runs, split_recipe
 
     compared = compare_runs([root / "runs" / r["name"] for r in rows])
     # runs at a size's off-recipe learning rate are checks: the scaling section shows them apart

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from workbench import __version__
 from workbench.config import add_arguments, from_namespace
@@ -43,7 +44,8 @@ def _load(args: argparse.Namespace, *, check_vocab: bool = False):
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from workbench.tasks.controls import format_controls, shortcut_controls
-    from workbench.tasks.summary import format_table, summarize
+    from workbench.tasks.summary import summarize
+    from workbench.text import key_value_table
 
     examples = _load(args).examples
     rows = summarize(examples)
@@ -51,7 +53,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows if controls is None else {**rows, "controls": controls}, indent=2))
     else:
-        print(format_table(rows, title=str(args.file)))
+        print(key_value_table(rows, title=str(args.file)))
         if controls is not None:
             print("\n" + format_controls(controls))
     return 0
@@ -77,9 +79,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from workbench.models import PRESETS, build_model, count_parameters, model_config
-    from workbench.tokenizer import Tokenizer
+    from workbench.tasks import task_tokenizer
 
-    d_vocab = len(Tokenizer.for_task(args.task))
+    d_vocab = len(task_tokenizer(args.task))
     print(f"model presets (d_vocab={d_vocab} for {args.task}, n_ctx={args.n_ctx})")
     print(f"  {'name':6} {'layers':>6} {'d_model':>7} {'heads':>5} {'d_mlp':>6} {'params':>11}")
     for name, p in PRESETS.items():
@@ -107,17 +109,23 @@ def _add_train_arguments(p: Parser) -> None:
     from train.config import TrainConfig
     from workbench.methods import METHODS
 
-    p.add_argument("--config", type=Path, default=None,
-                   help="JSON or YAML file of option values (flags given here win)")
     add_arguments(p, TrainConfig)
+    # each option belongs to its method: an option several methods have (reset_optimizer) is
+    # one flag without a default of its own, so each method keeps its own default
     seen: set[str] = set()
     for name, cls in METHODS.items():
         todo = [f for f in fields(cls.Options) if f.name not in seen]
         if not todo:
             continue
         group = p.add_argument_group(f"{name} options")
-        add_arguments(group, cls.Options, skip=tuple(seen))
+        add_arguments(group, cls.Options, skip=tuple(seen), unset=True)
         seen.update(f.name for f in todo)
+    for action in p._actions:  # a shared option's help names each method's default
+        owners = [(n, f.default) for n, c in METHODS.items() for f in fields(c.Options)
+                  if f.name == action.dest]
+        if len(owners) > 1 and action.help:
+            per = "; ".join(f"{n} {d}" for n, d in owners)
+            action.help = action.help.split(" (default:")[0] + f" (default: {per})"
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -131,7 +139,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cls = METHODS.get(cfg.method)
     if cls is None:
         raise UserError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
-    options = {f.name: getattr(args, f.name) for f in fields(cls.Options)}
+    options = {f.name: getattr(args, f.name) for f in fields(cls.Options) if hasattr(args, f.name)}
     metrics = train(cfg, options)
     if metrics:
         _print_metrics(cfg.out, metrics)
@@ -147,7 +155,7 @@ def _print_metrics(run: str, metrics: dict) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from train.evaluate import evaluate
+    from workbench.inference import evaluate
     from workbench.io import atomic_write_json
     from workbench.methods import open_run_with_data
     from workbench.safety import check_output_file
@@ -161,16 +169,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       keep_predictions=args.predictions)
     result = {"run": str(args.run), "data": str(args.data), "method": method.name, **result}
     rows = {k: v for k, v in result.items() if k != "predictions"}
-    from workbench.tasks.summary import format_table
+    from workbench.text import key_value_table
 
-    print(format_table(rows, title=f"{args.run} on {args.data}"))
+    print(key_value_table(rows, title=f"{args.run} on {args.data}"))
     if args.out:
         atomic_write_json(args.out, result)
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.compare import compare_runs, format_compare
+    from analyses.compare import compare_runs, format_compare
 
     rows = compare_runs(args.runs, split=args.split)
     print(json.dumps(rows, indent=2) if args.json else format_compare(rows))
@@ -243,7 +251,7 @@ def _configure_analyze(p: Parser, argv: Sequence[str]) -> None:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from analyses.results import results
+    from lwb.results import results
 
     results(args.runs, args.out, args.notes, args.bench, args.analyses)
     print(f"wrote {args.out}")
@@ -251,7 +259,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from workbench.demo import DemoConfig, run_demo
+    from lwb.demo import DemoConfig, run_demo
 
     run_demo(from_namespace(DemoConfig, args))
     return 0
@@ -349,7 +357,7 @@ def _configure_models(p: Parser, argv: Sequence[str]) -> None:
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
-    from workbench import experiment
+    from lwb import experiment
 
     config = args.config or Path("experiments") / f"{args.grid}.yaml"
     if args.grid == "zoo":
@@ -370,70 +378,16 @@ def _configure_experiment(p: Parser, argv: Sequence[str]) -> None:
 
 
 def _configure_demo(p: Parser, argv: Sequence[str]) -> None:
-    from workbench.demo import DemoConfig
+    from lwb.demo import DemoConfig
 
     add_arguments(p, DemoConfig)
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
-    """Serve the Streamlit app on HOST:PORT; print "app ready at URL" once it answers."""
-    import signal
-    import subprocess
-    import time
-    import urllib.request
+    from lwb.serve import serve
 
-    import app
-
-    def stop(signum: int, frame: object) -> None:  # SIGTERM: stop the server too
-        raise SystemExit(128 + signum)
-
-    root = Path(args.runs)
-    if not root.is_dir():
-        raise UserError("the runs root is not a directory", file=root)
-    main_script = Path(app.__file__).parent / "main.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(main_script),
-               "--server.address", args.host, "--server.port", str(args.port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.scriptHealthCheckEnabled", "true", "--client.toolbarMode", "minimal",
-               "--server.maxUploadSize", "1", "--server.maxMessageSize", "64",
-               "--", "--runs", str(root.resolve())]
-    url = f"http://{args.host}:{args.port}"
-    proc = subprocess.Popen(command)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        deadline = time.monotonic() + args.timeout
-        while True:
-            if proc.poll() is not None:
-                raise UserError(f"the app exited with status {proc.returncode} before it "
-                                f"answered (is port {args.port} in use?)", field="port")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise UserError(f"no answer from {url} within {args.timeout:g} s", field="port")
-            time.sleep(0.2)
-        # Run the app's script once (Streamlit's script health check): it loads the libraries
-        # every page uses, so the first visitor does not wait for them.
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/script-health-check",
-                                        timeout=args.timeout) as r:
-                r.read()
-        except OSError as e:
-            print(f"lwb: warning: the app's script did not run cleanly ({e}); see the log above",
-                  file=sys.stderr, flush=True)
-        print(f"app ready at {url}", flush=True)
-        return proc.wait()
-    except BaseException:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        raise
+    return serve(Path(args.runs), port=args.port, host=args.host, timeout=args.timeout)
 
 
 def _configure_app(p: Parser, argv: Sequence[str]) -> None:
@@ -477,34 +431,92 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
         p = sub.add_parser(name, help=help_text)
         if name == chosen:
             configure(p, argv)
+    add_config_flags(parser)
     return parser
 
 
+def _leaf(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The (sub)parser of the command ``argv`` names (``train``, ``data generate``, …)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            word = next((a for a in argv if not a.startswith("-")), None)
+            if word in action.choices:
+                rest = list(argv)[list(argv).index(word) + 1:]
+                return _leaf(action.choices[word], rest)
+    return parser
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` on every command that takes options (each leaf of the command tree)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if subs:
+        for sub in subs:
+            for child in set(sub.choices.values()):
+                add_config_flags(child)
+        return
+    options = [a for a in parser._actions if a.option_strings and a.dest not in ("help",)]
+    if options and "--config" not in parser._option_string_actions:
+        parser.add_argument("--config", type=Path, default=None,
+                            help="JSON or YAML file of option values, keyed by flag name "
+                                 "(flags given here win)")
+
+
+def _from_file(action: argparse.Action, value: Any, path: str, key: str) -> Any:
+    """A ``--config`` value checked and converted as the flag's own text would be."""
+    def one(item: Any) -> Any:
+        if isinstance(item, (dict, list)) or item is None:
+            raise UserError(f"expected a single value, got {type(item).__name__}", file=path,
+                            field=key)
+        if action.type is None:
+            return item if isinstance(item, str) else str(item)
+        try:
+            return action.type(item if isinstance(item, str) else json.dumps(item))
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as e:
+            raise UserError(str(e), file=path, field=key) from None
+
+    if isinstance(action, argparse.BooleanOptionalAction) or action.nargs == 0:
+        if not isinstance(value, bool):
+            raise UserError(f"expected true or false, got {value!r}", file=path, field=key)
+        return value
+    if value is None:
+        return None
+    if action.nargs in ("+", "*"):
+        items = value if isinstance(value, list) else [value]
+        if not items and action.nargs == "+":
+            raise UserError("expected at least one value", file=path, field=key)
+        converted = [one(v) for v in items]
+    else:
+        converted = one(value)
+    for item in converted if isinstance(converted, list) else [converted]:
+        if action.choices is not None and item not in action.choices:
+            raise UserError(f"{item!r} is not one of {', '.join(map(str, action.choices))}",
+                            file=path, field=key)
+    return converted
+
+
 def _apply_config_file(parser: Parser, argv: Sequence[str] | None) -> None:
-    """``lwb train --config FILE``: the file's values become defaults that flags override."""
+    """``lwb COMMAND --config FILE``: the file's values (keyed by flag name, dashes or
+    underscores) become defaults that the flags given override; every value is checked as its
+    flag's text would be, and an error names the file and the key."""
+    from workbench.config import read_config_file
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "train" or "--config" not in argv:
+    if "--config" not in argv:
         return
     i = argv.index("--config")
     if i + 1 >= len(argv):
         return
-    from dataclasses import fields
-
-    from train.config import TrainConfig, read_config_file
-    from workbench.config import check_value
-    from workbench.methods import METHODS
-
-    values = read_config_file(argv[i + 1])
-    known = {f.name for f in fields(TrainConfig)} | set(_method_option_fields())
+    leaf = _leaf(parser, argv[:i])
+    path = argv[i + 1]
+    values = read_config_file(path)
+    actions = {a.dest: a for a in leaf._actions
+               if a.option_strings and a.dest not in ("help", "config", "version")}
+    checked = {}
     for key, value in values.items():
-        if key not in known:
-            raise UserError(f"unknown option {key!r}", file=argv[i + 1], field=key)
-        owners = [TrainConfig] if key in {f.name for f in fields(TrainConfig)} else [
-            m.Options for m in METHODS.values() if key in {f.name for f in fields(m.Options)}]
-        for cls in owners:  # the same checks as the flag's, naming the file
-            check_value(cls, key, value, file=argv[i + 1])
-    train_parser = parser._subparsers._group_actions[0].choices["train"]  # type: ignore
-    train_parser.set_defaults(**values)
+        if key not in actions:
+            raise UserError(f"unknown option {key!r}", file=path, field=key)
+        checked[key] = _from_file(actions[key], value, path, key)
+    leaf.set_defaults(**checked)
 
 
 class Terminated(KeyboardInterrupt):

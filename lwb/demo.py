@@ -25,12 +25,12 @@ from workbench.artifacts import Lineage, ZooManifest, read_dict
 from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import sha256_file
+from workbench.methods import METHODS, method_class
 from workbench.schemas import Port
 from workbench.tasks.generate import GenerateConfig, generate_file
+from workbench.text import column_table
 
 ZOO = Path(__file__).resolve().parent.parent / "zoo"
-METHODS = ("nocot", "cot", "pause", "coconut", "rim")
-LATENT = {"pause", "coconut", "rim"}
 
 
 @dataclass
@@ -86,7 +86,7 @@ def _data(root: Path, task: str, preset: str, split: str) -> Path:
 
 def zoo_groups(manifest: dict[str, Any]) -> dict[str, list[str]]:
     """The zoo's groups of runs: ``reach`` → ``[reach-nocot, …]``, ``reach-trees`` → …"""
-    from workbench.zoo import run_name
+    from lwb.zoo import run_name
 
     groups: dict[str, list[str]] = {}
     for name, info in manifest.get("runs", {}).items():
@@ -121,8 +121,8 @@ def _train(cfg: DemoConfig, out: Path, train_opts: dict[str, Any], options: dict
 def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
     """The demo's run directories: copied from the zoo, retrained with the zoo's recorded
     settings (``--retrain``), or tiny ones trained on the first task's tiny preset (``--quick``)."""
+    from lwb.zoo import LINEAGE, retrain_plan
     from workbench.safety import replaceable_entry
-    from workbench.zoo import LINEAGE, retrain_plan
 
     runs: list[Path] = []
     trained: dict[str, Path] = {}  # retrain_plan key → where that training went
@@ -135,7 +135,7 @@ def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
             out = root / f"{task}-{method}"
             quick = {"task": task, "preset": "tiny", "method": method, "size": "nano",
                      "steps": 80, "lr": 3e-3, "latency_examples": 4, "eval_every": 1000}
-            _train(cfg, out, quick, {"epochs_per_stage": 5} if method == "coconut" else {})
+            _train(cfg, out, quick, dict(METHODS[method].tiny_options))
             runs.append(out)
         return runs
     manifest = verify_zoo(ZOO)
@@ -170,7 +170,7 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
     task, preset = config["task"]["name"], config["task"]["preset"]
     test = _data(root, task, preset, "test")
     store, out = run / "store", run / "analyses"
-    method = config["method"]["name"]
+    method = method_class(config["method"]["name"])
     if not (store / "manifest.json").exists():
         _log(cfg, f"capturing {run.name}")
         capture(CaptureConfig(run=str(run), data=str(test), out=str(store), force=True,
@@ -184,14 +184,14 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
         store=str(store), out=str(out), target=target, n_boot=boot))))
     steps.append(("alignment.json", lambda: alignment.run(alignment.AlignmentConfig(
         store=str(store), out=str(out), n_boot=boot))))
-    if method == "rim":
+    if method.readouts:
         steps.append(("correctness.json", lambda: correctness.run(
             correctness.CorrectnessConfig(store=str(store), out=str(out), n_boot=boot))))
     steps.append(("projections.json", lambda: projections.run(projections.ProjectionsConfig(
         store=str(store), out=str(out), method="pca" if cfg.quick else "umap"))))
     steps.append(("lens.json", lambda: lens.run(lens.LensConfig(
         run=str(run), store=str(store), out=str(out)))))
-    if method in LATENT:
+    if method.latent:
         steps.append(("interventions.json", lambda: interventions.run(
             interventions.InterventionConfig(run=str(run), data=str(test), out=str(out),
                                              limit=16 if cfg.quick else 100, n_boot=boot,
@@ -228,15 +228,8 @@ def summary(runs: list[Path]) -> list[dict[str, Any]]:
 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
-    cols = ["run", "accuracy", "generated_tokens", "ttft_ms", "diagonality",
-            "correctness_auroc"]
-
-    def cell(v: Any) -> str:
-        return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
-
-    table = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in table)
+    return column_table(rows, ["run", "accuracy", "generated_tokens", "ttft_ms", "diagonality",
+                               "correctness_auroc"])
 
 
 def run_demo(cfg: DemoConfig) -> list[dict[str, Any]]:
@@ -256,11 +249,9 @@ def run_demo(cfg: DemoConfig) -> list[dict[str, Any]]:
     rows = summary(runs)
     print(format_summary(rows), flush=True)
     if cfg.app:
-        from argparse import Namespace
+        from lwb.serve import serve
 
-        from workbench.cli import _cmd_app
-
-        _cmd_app(Namespace(runs=str(root), port=cfg.port, host="127.0.0.1", timeout=120.0))
+        serve(root, port=cfg.port)
     return rows
 
 

@@ -19,7 +19,7 @@ Every (task × method × size × seed × variant) is one run directory under
 ``runs/experiments/<name>/``; finished runs are skipped and interrupted ones resumed, so a grid
 can be filled across sittings. At the end ``analyses.compare`` writes ``compare/``.
 ``lwb experiment zoo`` trains the five methods on the chain and prosqa demo presets and exports
-them to ``zoo/`` (see :mod:`workbench.zoo`).
+them to ``zoo/`` (see :mod:`lwb.zoo`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Grid:
 
 
 def read_grid(path: str | Path) -> Grid:
-    from train.config import read_config_file
+    from workbench.config import read_config_file
 
     values = read_config_file(path)
     unknown = set(values) - KEYS
@@ -140,7 +140,7 @@ def run_grid(grid: Grid, quiet: bool = False) -> dict[str, Any]:
 
 def zoo(config: str | Path = "experiments/zoo.yaml", quiet: bool = False) -> dict[str, Any]:
     """Train (or finish) the released models of ``config`` and export them to ``zoo/``."""
-    from workbench.zoo import export
+    from lwb.zoo import export
 
     grid = read_grid(config)
     run_grid(grid, quiet)

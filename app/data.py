@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import math
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from workbench.errors import UserError
+from workbench.tasks import TASKS
+from workbench.tasks.problem import Problem, number
 
 CONFIG = "config.json"
 STORE, ANALYSES, COMPARE = "store", "analyses", "compare"
@@ -263,8 +263,8 @@ def load_model(run: Path) -> Any:
 def run_summary(root: str | Path, name: str) -> dict[str, Any]:
     """One row of the runs table: config, test metrics, which artifacts exist. A run without
     metrics (or with a broken config) still gets a row, with a note saying why."""
+    from analyses.compare import run_row
     from workbench.artifacts import ConfigSummary
-    from workbench.compare import run_row
     from workbench.runs import read_config
 
     run = resolve_run(root, name)
@@ -349,32 +349,26 @@ def example_steps(steps: Any, example_id: str, kind: str | None = None) -> Any:
 
 def kinds_of(store: Any) -> list[str]:
     """The store's kinds, its main kind (the method's latent steps) first."""
-    from analyses.common import MAIN_KINDS
+    from workbench.methods import main_kinds
+
+    order = main_kinds()
 
     kinds = list(store.manifest.get("kinds", []))
-    return sorted(kinds, key=lambda k: (MAIN_KINDS.index(k) if k in MAIN_KINDS else 99, k))
+    return sorted(kinds, key=lambda k: (order.index(k) if k in order else 99, k))
 
 
 def proof_label(row: dict[str, Any]) -> str:
-    """What a row's proof step establishes, for a person: ``c = a + 4 = 7`` (chain),
-    ``wumpus → zumpus`` (ProsQA), else ``key=value`` pairs; "" where the row has none."""
-    def get(key: str) -> Any:
-        v = row.get(f"y_proof_{key}")
-        return None if v is None or _isnan(v) else v
-
-    if get("var") is not None and get("value") is not None:
-        src = f"{get('src')} {get('op')} {_num(get('arg'))} = " if get("src") is not None else ""
-        return f"{get('var')} = {src}{_num(get('value'))}"
-    if get("node") is not None:
-        return f"{get('parent')} → {get('node')}" if get("parent") is not None else get("node")
-    parts = [f"{c[8:]}={_num(v)}" for c, v in row.items()
-             if c.startswith("y_proof_") and c != "y_proof_length" and v is not None
-             and not _isnan(v)]
-    return ", ".join(parts)
-
-
-def _num(v: Any) -> Any:
-    return int(v) if isinstance(v, float) and v == int(v) else v
+    """What a row's proof step establishes, for a person, in its task's words (``c = a + 4 =
+    7``, ``wumpus → zumpus``): the row's task (``y_task``) says, else the first task whose
+    records look like it; else ``key=value`` pairs; "" where the row has none."""
+    record = {c[8:]: v for c, v in row.items()
+              if c.startswith("y_proof_") and c != "y_proof_length" and v is not None
+              and not _isnan(v)}
+    task = TASKS.get(str(row.get("y_task")))
+    for t in ([task] if task is not None else []) + list(TASKS.values()):
+        if t.proof_label is not None and (label := t.proof_label(record)) is not None:
+            return label
+    return ", ".join(f"{k}={number(v)}" for k, v in record.items())
 
 
 def readouts(steps: Any) -> Any:
@@ -396,7 +390,7 @@ def pca_frame(store: Any, layer: int, kind: str, n_components: int = 2) -> tuple
     """PCA of one kind's states at one layer for a small store, through the projections
     analysis's cache (the same fit ``lwb analyze projections --method pca`` makes); returns the
     projections.parquet-shaped frame and the explained variance ratios."""
-    from analyses.projections import _frame, projection
+    from analyses.projections import points_frame, projection
 
     rows = store.rows(kind=kind)
     if len(rows) > MAX_ONLINE_PCA_ROWS:
@@ -408,7 +402,7 @@ def pca_frame(store: Any, layer: int, kind: str, n_components: int = 2) -> tuple
                         file=store.path)
     params = {"method": "pca", "layer": layer, "kind": kind, "n_components": n_components}
     coords, explained, _ = projection(store, rows, store.resid(layer, rows), params, True)
-    return _frame(store, rows, coords), explained
+    return points_frame(store, rows, coords), explained
 
 
 def cosine_matrix(states: np.ndarray) -> np.ndarray:
@@ -488,154 +482,11 @@ def check_checkpoint(store: Any, run: Path) -> None:
 
 
 # -- the problem, drawn for a person -------------------------------------------------------------
-@dataclass
-class Problem:
-    """A problem as a graph: ``edges`` (parent, child), the highlighted ``path`` (nodes in
-    order), display ``labels`` and ``roles`` (root, target, other option, query)."""
-
-    nodes: list[str]
-    edges: list[tuple[str, str]]
-    path: list[str]
-    labels: dict[str, str] = field(default_factory=dict)
-    roles: dict[str, str] = field(default_factory=dict)
-    statements: list[tuple[str, bool]] = field(default_factory=list)
-    """The question's sentences in order, each with whether it lies on the highlighted path."""
-    what: str = "proof path"
-    """What the highlighted path is, for a caption."""
-    legend: str = ""
-    """What the node symbols mean (roles), for a caption."""
-
-    @property
-    def path_edges(self) -> set[tuple[str, str]]:
-        return set(zip(self.path, self.path[1:]))
-
-
-_PROSQA_QUERY = re.compile(r"Is (\w+) a (\w+) or (\w+)\?\s*$")
-_CHAIN_STATEMENT = re.compile(r"([a-z]) = (?:([a-z]) ([-+*]) )?(\d+)\.")
-_CHAIN_QUERY = re.compile(r"What is ([a-z])\?\s*$")
-
-
 def problem(task: str, question: str, proof: list[dict[str, Any]]) -> Problem | None:
-    """ProsQA: the concept graph from the question's facts, the proof path highlighted; reach:
-    both components, the path root → steps → answer highlighted; chain: the assignments as a
-    dependency graph, the query's chain highlighted; else None."""
-    if task == "prosqa":
-        return _prosqa_problem(question, proof)
-    if task == "reach":
-        return _reach_problem(question, proof)
-    if task == "chain":
-        return _chain_problem(question, proof)
-    return None
+    """The task's own drawing of the question (ProsQA: the concept graph and its proof path;
+    reach: both components and the path root → steps → answer; chain: the dependency graph and
+    the query's chain); None for a task that draws none."""
+    found = TASKS.get(task)
+    return found.problem(question, proof) if found is not None and found.problem else None
 
 
-def _prosqa_problem(question: str, proof: list[dict[str, Any]]) -> Problem:
-    from workbench.tasks.prosqa import parse_question
-
-    graph = parse_question(question)
-    edges = [(p, c) for p, cs in graph.children.items() for c in cs]
-    nodes = sorted({n for e in edges for n in e} | {graph.root})
-    path = [graph.root] + [str(r["node"]) for r in proof if r.get("node") is not None]
-    roles = {graph.root: "root"}
-    query = _PROSQA_QUERY.search(question)
-    if query:
-        first, second = query.group(2), query.group(3)
-        target = path[-1] if len(path) > 1 else first
-        for option in (first, second):
-            roles.setdefault(option, "target" if option == target else "other option")
-    on_path = set(zip(path, path[1:]))
-    statements = []
-    for sentence in re.findall(r"[^.?]+[.?]", question):
-        words = sentence.replace("Every ", "").replace(".", "").split()
-        pair = (words[0], words[-1]) if len(words) >= 3 else None
-        statements.append((sentence.strip(), pair in on_path))
-    return Problem(nodes, edges, path, {n: n for n in nodes}, roles, statements,
-                   legend="◆ root, ★ target, ■ the other option")
-
-
-def _reach_problem(question: str, proof: list[dict[str, Any]]) -> Problem:
-    from workbench.tasks.reach import ASK, EDGE_END, parse_question
-
-    graph = parse_question(question)
-    depth = graph.depths()
-    answer = next((c for c in graph.candidates if c in depth), None)
-    path = [graph.root] + [str(r["node"]) for r in proof if r.get("node") is not None]
-    if answer is not None:
-        path.append(answer)
-    roles = {graph.root: "root"}
-    for c in graph.candidates:
-        roles[c] = "target" if c == answer else "other option"
-    children = {t for _, t in graph.edges}
-    for n in sorted(graph.nodes - children - {graph.root}):
-        roles[n] = "other root"
-    on_path = set(zip(path, path[1:]))
-    statements = [(f"{s} {t} {EDGE_END}", (s, t) in on_path) for s, t in graph.edges]
-    statements.append((f"{' '.join(graph.candidates)} {ASK} {graph.root}", False))
-    nodes = sorted(graph.nodes | {graph.root})
-    labels = {n: f"{n} (depth {depth[n]})" if n in depth else n for n in nodes}
-    return Problem(nodes, list(graph.edges), path, labels, roles, statements,
-                   legend="◆ root, ★ the reachable candidate (answer), ■ the other candidate, "
-                          "◇ the other component's root")
-
-
-def _chain_problem(question: str, proof: list[dict[str, Any]]) -> Problem:
-    statements = _CHAIN_STATEMENT.findall(question)
-    edges, labels = [], {}
-    for var, src, op, arg in statements:
-        labels[var] = f"{var} = {src} {op} {arg}" if src else f"{var} = {arg}"
-        if src:
-            edges.append((src, var))
-    path: list[str] = []
-    if proof:
-        path = [str(proof[0]["src"])] + [str(r["var"]) for r in proof]
-    values = {str(r["var"]): r.get("value") for r in proof}
-    for var, value in values.items():
-        if value is not None:
-            labels[var] = f"{labels.get(var, var)} = {value}"
-    roles = {}
-    if path:
-        roles[path[0]] = "root"
-    query = _CHAIN_QUERY.search(question)
-    if query:
-        roles[query.group(1)] = "target"
-    on_path = set(path)
-    sentences = [(f"{v} = {f'{s} {o} {a}' if s else a}.", v in on_path)
-                 for v, s, o, a in statements]
-    if query:
-        sentences.append((f"What is {query.group(1)}?", False))
-    nodes = sorted(labels)
-    return Problem(nodes, edges, path, labels, roles, sentences, what="dependency chain",
-                   legend="◆ the literal the chain starts from, ★ the queried variable")
-
-
-def layered_layout(nodes: list[str], edges: list[tuple[str, str]]
-                   ) -> dict[str, tuple[float, float]]:
-    """Positions for a DAG drawn top-down: a node's row is its longest distance from a source,
-    nodes within a row ordered by the mean position of their parents (fewer crossings)."""
-    parents: dict[str, list[str]] = {n: [] for n in nodes}
-    for p, c in edges:
-        parents.setdefault(c, []).append(p)
-        parents.setdefault(p, [])
-    depth: dict[str, int] = {}
-
-    def level(n: str, seen: frozenset[str] = frozenset()) -> int:
-        if n not in depth:
-            ps = [p for p in parents[n] if p not in seen]
-            depth[n] = 1 + max((level(p, seen | {n}) for p in ps), default=-1)
-        return depth[n]
-
-    for n in parents:
-        level(n)
-    rows: dict[int, list[str]] = {}
-    for n in sorted(parents):
-        rows.setdefault(depth[n], []).append(n)
-    pos: dict[str, tuple[float, float]] = {}
-    for d in sorted(rows):
-        def key(n: str) -> tuple[float, str]:
-            xs = [pos[p][0] for p in parents[n] if p in pos]
-            return (float(np.mean(xs)) if xs else 0.0, n)
-
-        members = sorted(rows[d], key=key)
-        width = len(members)
-        for i, n in enumerate(members):
-            pos[n] = (i - (width - 1) / 2, -float(d))
-    return pos
