@@ -52,3 +52,19 @@ def test_the_demo_picks_zoo_groups_by_task_and_preset():
     with pytest.raises(UserError, match="no 'prosqa' models; choose among chain, reach, "
                                         "reach-trees"):
         _zoo_runs(DemoConfig(tasks=["prosqa"]), manifest)
+
+
+def test_retrain_trains_the_groups_asked_for_and_nothing_else(tmp_path, monkeypatch):
+    """``lwb demo --retrain --tasks prosqa`` retrains the prosqa models with the zoo's recorded
+    settings (the defect was that it silently retrained chain's)."""
+    from lwb import demo
+
+    trained = []
+    monkeypatch.setattr(demo, "_train", lambda cfg, out, opts, options: trained.append(
+        (out.name, opts["task"], opts["method"])))
+    cfg = demo.DemoConfig(out=str(tmp_path / "runs"), tasks=["prosqa"], retrain=True,
+                          app=False, quiet=True)
+    runs = demo.prepare_runs(cfg, tmp_path / "runs")
+    assert [r.name for r in runs] == [f"prosqa-{m}" for m in demo.METHODS]
+    assert {task for _, task, _ in trained} == {"prosqa"}
+    assert {method for _, _, method in trained} == set(demo.METHODS)

@@ -73,6 +73,9 @@ class Task:
     #: ``proof_label(record)``: what one proof record establishes, in words (``c = a + 4 = 7``,
     #: ``wumpus → zumpus``); None where the record is not of this task's shape.
     proof_label: Callable[[dict[str, Any]], str | None] | None = None
+    #: ``recognise(example)``: whether an example without a ``task`` field is one of this
+    #: task's (the loaders ask every task, in registry order); ``None``: never guessed.
+    recognise: Callable[[Example], bool] | None = None
 
     def depth_of(self, example: Example) -> int:
         return self.depth(example) if self.depth is not None else len(example["steps"])

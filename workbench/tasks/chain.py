@@ -367,6 +367,15 @@ def proof_label(record: dict[str, Any]) -> str | None:
     return f"{var} = {computed}{number(value)}"
 
 
+_LOOKS_LIKE = re.compile(r"^([a-z] = [^.]+\. )+What is [a-z]\?$")
+
+
+def recognise(example: Example) -> bool:
+    """Assignments, then ``What is x?``."""
+    question = example.get("question")
+    return isinstance(question, str) and bool(_LOOKS_LIKE.match(question.strip()))
+
+
 TASK = Task(
     name="chain",
     description="Variable binding mod p: follow shuffled assignments to the queried variable.",
@@ -386,4 +395,5 @@ TASK = Task(
     local_features=local_features,
     problem=problem,
     proof_label=proof_label,
+    recognise=recognise,
 )

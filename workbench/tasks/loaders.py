@@ -29,10 +29,6 @@ from workbench.tokenizer import Tokenizer
 
 FORMATS = ("jsonl", "json", "icot")
 _GSM_STEP = re.compile(r"<<([^<>]*)>>")
-_MULT_QUESTION = re.compile(r"^\d( \d)* \* \d( \d)*$")
-_CHAIN_QUESTION = re.compile(r"^([a-z] = [^.]+\. )+What is [a-z]\?$")
-_REACH_QUESTION = re.compile(r"^([a-z]+ [a-z]+ \| )+[a-z]+ [a-z]+\? [a-z]+$")
-_PROSQA_QUESTION = re.compile(r"\bis a \w+\. Is \w+ a \w+ or \w+\?$")
 GSM = "gsm"  # published arithmetic word problems: open vocabulary, proof from <<expr=value>>
 
 
@@ -181,20 +177,13 @@ def _icot_records(path: Path) -> Iterator[Record]:
 
 
 def infer_task(example: Example) -> str:
-    """The task of an example without a ``task`` field, from its content."""
-    question = example.get("question", "")
-    if "idx_to_symbol" in example or (
-        isinstance(question, str) and _PROSQA_QUESTION.search(question.strip())
-    ):
-        return "prosqa"
-    if isinstance(question, str) and _MULT_QUESTION.match(question.strip()):
-        return "mult"
-    if isinstance(question, str) and "True or false:" in question:
-        return "prontoqa"
-    if isinstance(question, str) and _CHAIN_QUESTION.match(question.strip()):
-        return "chain"
-    if isinstance(question, str) and _REACH_QUESTION.match(question.strip()):
-        return "reach"
+    """The task of an example without a ``task`` field, from its content: the first
+    registered task that recognises it, else GSM (open vocabulary)."""
+    from workbench.tasks import TASKS
+
+    for task in TASKS.values():
+        if task.recognise is not None and task.recognise(example):
+            return task.name
     return GSM
 
 

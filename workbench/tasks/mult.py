@@ -104,6 +104,12 @@ _QUESTION = re.compile(rf"^({_NUMBER}) \* ({_NUMBER})$")
 _STEP = re.compile(rf"^({_NUMBER})(?: \( ({_NUMBER}) \))?$")
 
 
+def recognise(example: Example) -> bool:
+    """``d d … * d d …`` (iCoT's digits, least significant first)."""
+    question = example.get("question")
+    return isinstance(question, str) and bool(_QUESTION.match(question.strip()))
+
+
 def _value(reversed_digits: str) -> int:
     return int("".join(reversed(reversed_digits.split())))
 
@@ -196,4 +202,5 @@ TASK = Task(
         "paper": {"train": 808000, "valid": 1000, "test": 1000},
     },
     fields=FIELDS,
+    recognise=recognise,
 )

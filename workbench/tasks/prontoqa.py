@@ -241,6 +241,12 @@ def local_features(example: Example) -> dict[str, float]:
             f"entity {m.group(1)}": 1.0}
 
 
+def recognise(example: Example) -> bool:
+    """A question that asks ``True or false: …``."""
+    question = example.get("question")
+    return isinstance(question, str) and "True or false:" in question
+
+
 TASK = Task(
     name="prontoqa",
     description="ProntoQA (5-hop in Coconut): true or false, following 'Every X is a Y' facts.",
@@ -259,4 +265,5 @@ TASK = Task(
     },
     fields=FIELDS,
     local_features=local_features,
+    recognise=recognise,
 )

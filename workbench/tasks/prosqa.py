@@ -339,7 +339,10 @@ def check(example: Example) -> None:
     question = example["question"]
     if not (question.endswith(tail) or question.endswith(tail2)):
         raise UserError(f"does not end with {tail.strip()!r}", field="question")
-    stated_facts = [s.strip() for s in re.findall(r"[^.]+\.", question[: -len(tail)])]
+    try:
+        stated_facts = [sentence for sentence, _, _ in parse_question(question).facts]
+    except UserError:
+        raise UserError("the facts do not match 'edges'", field="question") from None
     if sorted(stated_facts) != sorted(facts):
         raise UserError("the facts do not match 'edges'", field="question")
     if children[target]:
@@ -423,6 +426,16 @@ def vocabulary(cfg: ProsQAConfig | None = None) -> list[str]:
 
 
 # -- shortcut controls -----------------------------------------------------------------------------
+_LOOKS_LIKE = re.compile(r"\bis a \w+\. Is \w+ a \w+ or \w+\?$")
+
+
+def recognise(example: Example) -> bool:
+    """Coconut's ProsQA record (``idx_to_symbol``), or facts then ``Is X a A or B?``."""
+    question = example.get("question")
+    return "idx_to_symbol" in example or (
+        isinstance(question, str) and bool(_LOOKS_LIKE.search(question.strip())))
+
+
 def choices(example: Example) -> list[str]:
     """The two options of ``Is Tom a A or B?``, in question order."""
     return list(parse_question(example["question"]).options)
@@ -478,4 +491,5 @@ TASK = Task(
     local_features=local_features,
     problem=problem,
     proof_label=graph_proof_label,
+    recognise=recognise,
 )

@@ -29,6 +29,7 @@ Task fields: ``edges`` (``[s, t]`` in question order), ``candidates`` (in questi
 from __future__ import annotations
 
 import random
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -364,6 +365,13 @@ def problem(question: str, proof: list[dict[str, Any]]) -> Problem:
                           "◇ the other component's root")
 
 
+def recognise(example: Example) -> bool:
+    """Edges ``s t |``, then two candidates, ``?`` and the root."""
+    question = example.get("question")
+    return isinstance(question, str) and bool(re.match(
+        r"^([a-z]+ [a-z]+ \| )+[a-z]+ [a-z]+\? [a-z]+$", question.strip()))
+
+
 TASK = Task(
     name="reach",
     description="Symbolic reachability with no shortcut: which candidate does the root reach?",
@@ -387,4 +395,5 @@ TASK = Task(
     local_features=local_features,
     problem=problem,
     proof_label=graph_proof_label,
+    recognise=recognise,
 )
