@@ -90,19 +90,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _method_option_fields() -> dict[str, list[str]]:
-    """Each method option's name → the methods that have it (flags are shared by name)."""
-    from dataclasses import fields
-
-    from workbench.methods import METHODS
-
-    names: dict[str, list[str]] = {}
-    for name, cls in METHODS.items():
-        for f in fields(cls.Options):
-            names.setdefault(f.name, []).append(name)
-    return names
-
-
 def _add_train_arguments(p: Parser) -> None:
     from dataclasses import fields
 
@@ -133,12 +120,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from train.config import TrainConfig
     from train.loop import train
-    from workbench.methods import METHODS
+    from workbench.methods import method_class
 
     cfg = from_namespace(TrainConfig, args)
-    cls = METHODS.get(cfg.method)
-    if cls is None:
-        raise UserError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+    cls = method_class(cfg.method)
     options = {f.name: getattr(args, f.name) for f in fields(cls.Options) if hasattr(args, f.name)}
     metrics = train(cfg, options)
     if metrics:
