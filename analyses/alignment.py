@@ -6,6 +6,11 @@ step t's state, per layer, with the example-level control task. "Latent steps mi
 steps" shows as a bright diagonal of selectivity. The **diagonality score** is the mean diagonal
 selectivity minus the mean off-diagonal selectivity, with a bootstrap 95 % CI over examples,
 reported at the layer where the diagonal is strongest and at every layer.
+
+A method whose steps are one position (no-CoT, iCoT: the answer position) has one latent step;
+its reasoning, if any, lies in depth, so the result also holds the **layer × proof step** matrix
+at that position (``layer_matrix``; layer 0 = the embedding, layer l = after block l), which the
+figure draws instead: does proof step s become decodable at some layer, and later steps deeper?
 """
 
 from __future__ import annotations
@@ -150,12 +155,16 @@ def run(cfg: AlignmentConfig) -> dict[str, Any]:
     matrices = {
         str(layer): [[_public(cells.get((t, s))) for s in range(n_proof)] for t in latent_steps]
         for layer, cells in sorted(by_layer.items())}
-    result = {
+    result: dict[str, Any] = {
         "key": key, "kind": kind, "latent_steps": latent_steps, "proof_steps": n_proof,
         "best_layer": best, "diagonality": per_layer.get(best, float("nan")),
         "diagonality_ci": [lo, hi], "diagonality_per_layer": per_layer,
         "matrices": matrices, "config": asdict(cfg),
     }
+    if len(latent_steps) == 1:  # one position: its layers are the only axis it can reason along
+        result["layers"] = sorted(by_layer)
+        result["layer_matrix"] = [[_public(by_layer[layer].get((latent_steps[0], s)))
+                                   for s in range(n_proof)] for layer in result["layers"]]
     out = Path(cfg.out)
     save_json(result, out / "alignment.json")
     save_figure(figure(result), out / "alignment.html")
@@ -166,11 +175,18 @@ def _public(cell: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if cell is None else {k: v for k, v in cell.items() if not k.startswith("_")}
 
 
+def layer_label(layer: int) -> str:
+    return "embedding" if layer == 0 else f"layer {layer}"
+
+
 def figure(result: dict[str, Any]) -> Any:
+    """The latent step × proof step matrix at the result's ``best_layer``; for a one-position
+    method (``layer_matrix``), the layer × proof step matrix at that position."""
     import plotly.graph_objects as go
 
     best = str(result["best_layer"])
-    cells = result["matrices"].get(best, [])
+    by_layer = result.get("layer_matrix")
+    cells = by_layer if by_layer else result["matrices"].get(best, [])
     z = [[(c or {}).get("selectivity") for c in row] for row in cells]
     def f(c: dict[str, Any], key: str) -> str:
         return show(c.get(key), reason=c.get(UNDEFINED))
@@ -179,11 +195,17 @@ def figure(result: dict[str, Any]) -> Any:
               f"<br>control {f(c, 'control')}<br>selectivity {f(c, 'selectivity')}"
               f"<br>n {c.get('n_items')}") for c in row] for row in cells]
     n_proof = result.get("proof_steps") or max((len(r) for r in cells), default=0)
-    latent = result.get("latent_steps") or list(range(len(cells)))
-    fig = go.Figure(go.Heatmap(z=z, x=[f"proof {s}" for s in range(n_proof)],
-                               y=[f"latent {t}" for t in latent], text=text,
-                               hoverinfo="text", colorscale="Viridis",
+    if by_layer:
+        rows = [layer_label(la) for la in result.get("layers") or range(len(cells))]
+    else:
+        rows = [f"latent {t}" for t in result.get("latent_steps") or range(len(cells))]
+    fig = go.Figure(go.Heatmap(z=z, x=[f"proof {s}" for s in range(n_proof)], y=rows,
+                               text=text, hoverinfo="text", colorscale="Viridis",
                                colorbar={"title": "selectivity"}))
+    if by_layer:
+        return style(fig, f"Layer × proof step ({result.get('key')}) at the "
+                     f"{result.get('kind')} position: where in depth each step is decodable",
+                     "proof step", "layer")
     lo, hi = result.get("diagonality_ci") or (None, None)
     return style(fig, f"Latent step × proof step ({result.get('key')}), layer {best}: "
                  f"diagonality {show(result.get('diagonality'), reason=result.get(UNDEFINED))} "

@@ -52,7 +52,7 @@ from tqdm import tqdm
 from analyses.common import bootstrap_ci, check_out, save_figure, save_json, style
 from workbench.config import Checked
 from workbench.errors import UserError
-from workbench.methods import Method, Prediction, Tokenized, latent_kinds
+from workbench.methods import METHODS, Method, Prediction, Tokenized, latent_kinds
 from workbench.methods.base import collate
 from workbench.models import HookedTransformer
 from workbench.rollout import Hook, Layout, PassHooks, Recorder
@@ -113,8 +113,9 @@ def step_columns(method: Method, chunk: Sequence[Tokenized]) -> list[list[tuple[
         offset = int(layout.real[b].nonzero()[0])
         steps = [s for s in method.latent_positions(prompt, []) if s.kind in latent_kinds()]
         if not steps:
+            covered = ", ".join(m.name for m in METHODS.values() if m.latent)
             raise UserError(f"{method.name} has no latent steps in its prompt to intervene on "
-                            "(interventions cover rim, coconut and pause)", field="run")
+                            f"(interventions cover {covered})", field="run")
         out.append([tuple(offset + t for t in s.tokens) for s in steps])
     return out
 

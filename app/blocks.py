@@ -236,8 +236,14 @@ def show_alignment(run: Path, name: str, where: Any = None, layer_key: str = "")
         if not result.get("matrices") or result.get("best_layer") is None:
             raise UserError("no alignment matrices (or no best_layer)",
                             file=browse.analysis_path(run, "alignment.json"), field="matrices")
-        layers = sorted(result["matrices"], key=int)
         best = str(result["best_layer"])
+        if result.get("layer_matrix"):  # one position (no-CoT, iCoT): layer × proof step
+            common.figure(figure(result), f"{name}-alignment", where)
+            where.markdown(f"One {result.get('kind')} position: each row is a layer at it "
+                           "(selectivity = probe minus control-task accuracy), so a staircase "
+                           "means later proof steps are decodable deeper.")
+            return
+        layers = sorted(result["matrices"], key=int)
         layer = where.selectbox("alignment layer", layers, index=layers.index(best),
                                 key=f"{name}-alignment-layer{layer_key}",
                                 format_func=lambda la: f"layer {la}" + (" (best)" if la == best

@@ -322,6 +322,7 @@ def depth_figure(root: Path, runs: list[Path]) -> Path | None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    from analyses.alignment import layer_label
     from analyses.common import style
 
     by_task: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
@@ -349,7 +350,8 @@ def depth_figure(root: Path, runs: list[Path]) -> Path | None:
     for row in grid:
         for _, a in row:
             z_all.append([[_num((c or {}).get("selectivity")) for c in r]
-                          for r in a["matrices"][str(a["best_layer"])]])
+                          for r in (a.get("layer_matrix")
+                                    or a["matrices"][str(a["best_layer"])])])
     top = max([abs(v) for z in z_all for r in z for v in r if v is not None] or [1.0])
     fig = make_subplots(rows=len(grid), cols=n_cols, subplot_titles=titles,
                         horizontal_spacing=0.05, vertical_spacing=0.22)
@@ -358,7 +360,8 @@ def depth_figure(root: Path, runs: list[Path]) -> Path | None:
         for j, (name, a) in enumerate(row, start=1):
             fig.add_trace(go.Heatmap(
                 z=z_all[k], x=[f"proof {s}" for s in range(a["proof_steps"])],
-                y=[f"{a.get('kind', 'latent')} {t}" for t in a["latent_steps"]],
+                y=([layer_label(la) for la in a["layers"]] if a.get("layer_matrix") else
+                   [f"{a.get('kind', 'latent')} {t}" for t in a["latent_steps"]]),
                 zmin=-top, zmax=top, colorscale="RdBu", reversescale=True, showscale=k == 0,
                 colorbar={"title": "selectivity"},
                 hovertemplate=f"{name}<br>%{{y}}, %{{x}}<br>selectivity %{{z:.3f}}"
@@ -367,7 +370,8 @@ def depth_figure(root: Path, runs: list[Path]) -> Path | None:
             k += 1
         fig.update_yaxes(title_text="latent step", row=i, col=1)
     style(fig, "Claim 2: which latent step decodes which proof step (probe accuracy minus "
-          "control-task accuracy, at each run's best layer)", "proof step", "latent step")
+          "control-task accuracy, at each run's best layer; one-position methods: layer × "
+          "proof step)", "proof step", "latent step")
     fig.update_layout(height=120 + 380 * len(grid), width=max(700, 300 * n_cols),
                       margin={"t": 110})
     path = root / "depth.html"

@@ -1,7 +1,8 @@
 """Checkpoints that survive a kill at any moment.
 
 ``checkpoints/step-NNNNNNN/`` holds ``model.safetensors``, ``optimizer.pt`` (tensors and plain
-values only; loaded with ``weights_only=True``) and ``state.json``; ``checkpoints/latest.json``
+values only; loaded with ``weights_only=True``), ``state.json`` and, for a method with parameters
+of its own, ``method.safetensors``; ``checkpoints/latest.json``
 names the newest complete one and is replaced atomically after it is written. Older checkpoint
 directories are removed only after the pointer moves, so the last good one is always there.
 """
@@ -18,13 +19,13 @@ import torch
 
 from workbench.errors import DiskFull, UserError, is_disk_full
 from workbench.io import atomic_open, atomic_write_json
-from workbench.runs import load_weights, save_weights
+from workbench.runs import METHOD_WEIGHTS, load_weights, save_weights
 
 DIR, POINTER = "checkpoints", "latest.json"
 
 
 def save(run: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-         state: dict[str, Any]) -> Path:
+         state: dict[str, Any], method_module: torch.nn.Module | None = None) -> Path:
     """Write checkpoint ``step`` and move the pointer to it. On any failure (a full disk, an
     unwritable directory, SIGINT/SIGTERM) the half-written ``.step-N.partial`` is removed, the
     pointer and the previous checkpoint are left as they were, and an error is one line naming
@@ -43,6 +44,9 @@ def save(run: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Op
         tmp.mkdir(parents=True)
         writing = tmp / "model.safetensors"
         save_weights(model, writing)
+        if method_module is not None:
+            writing = tmp / METHOD_WEIGHTS
+            save_weights(method_module, writing)
         writing = tmp / "optimizer.pt"
         with atomic_open(writing, "wb") as f:
             torch.save(optimizer.state_dict(), f)
@@ -76,7 +80,7 @@ def save(run: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Op
 #: A checkpoint directory's name, and what ``save`` writes into one (the atomic writers'
 #: temporary files are hidden ``.<name>.*.tmp``).
 STEP_DIR = re.compile(r"\.?step-\d{7}(\.partial)?")
-CHECKPOINT_FILES = frozenset({"model.safetensors", "optimizer.pt", "state.json"})
+CHECKPOINT_FILES = frozenset({"model.safetensors", METHOD_WEIGHTS, "optimizer.pt", "state.json"})
 
 
 def ours(path: Path) -> bool:
@@ -116,9 +120,11 @@ def latest(run: Path) -> Path | None:
     return path
 
 
-def restore(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
-            ) -> dict[str, Any]:
+def restore(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            method_module: torch.nn.Module | None = None) -> dict[str, Any]:
     load_weights(model, path / "model.safetensors")
+    if method_module is not None:
+        load_weights(method_module, path / METHOD_WEIGHTS)
     try:
         state_dict = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
         optimizer.load_state_dict(state_dict)

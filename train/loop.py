@@ -36,6 +36,7 @@ from workbench.runs import (
     CONFIG,
     CONTROLS,
     LOG,
+    METHOD_WEIGHTS,
     METRICS,
     TOKENIZER,
     WEIGHTS,
@@ -181,6 +182,10 @@ class Trainer:
         self.model = build_model(self.config["model"], device=cfg.device)
         if cfg.init_from:
             self.config["init"] = init_from_run(self.model, self.config, self.tok, cfg.init_from)
+        # the method's own parameters (if any) train beside the model's
+        extra = self.method.attach(self.model, seed=cfg.seed)
+        self.trainable: torch.nn.Module = (self.model if extra is None
+                                           else torch.nn.ModuleList([self.model, extra]))
         if cfg.compile:
             for block in self.model.blocks:  # in place: state_dict keys are unchanged
                 block.mlp.compile()
@@ -246,12 +251,12 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         cfg, world, model = self.cfg, self.world, self.model
         self.prepare_run_dir()
-        optimizer = make_optimizer(model, cfg)
+        optimizer = make_optimizer(self.trainable, cfg)
         state: dict[str, Any] = {"elapsed_s": 0.0, "tokens": 0}
         start = 0
         ck = checkpoint.latest(self.out)
         if ck is not None:
-            state = checkpoint.restore(ck, model, optimizer)
+            state = checkpoint.restore(ck, model, optimizer, self.method.module)
             start = int(state["step"])
             if world.main:
                 truncate_log(self.out / LOG, start)
@@ -269,7 +274,7 @@ class Trainer:
         for step in range(start, self.total):
             stage = stage_at(self.stages, step)
             if stage.reset and step == stage.start:
-                optimizer = make_optimizer(model, cfg)
+                optimizer = make_optimizer(self.trainable, cfg)
             lr = learning_rate(cfg, self.stages, step, self.total)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -305,7 +310,7 @@ class Trainer:
                 state["elapsed_s"] = elapsed0 + time.perf_counter() - t_run
                 state["stage"] = stage.index
                 if world.main:
-                    checkpoint.save(self.out, done, model, optimizer, state)
+                    checkpoint.save(self.out, done, model, optimizer, state, self.method.module)
                 last_good = done
                 barrier(world)
         bar.close()
@@ -323,12 +328,12 @@ class Trainer:
         ids, examples = self.batch_examples(step)
         items = [self.method.encode(ex, stage, step, random.Random(f"mix/{cfg.seed}/{step}/{i}"))
                  for i, ex in zip(ids, examples)]
-        batch = collate(items, self.tok.pad_id, cfg.device)
+        batch = self.method.collate(items, cfg.device)
         loss = self.method.loss_sum(model, batch) / cfg.batch_size
         loss.backward()
-        sum_gradients(model, world)
+        sum_gradients(self.trainable, world)
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.trainable.parameters(), cfg.grad_clip)
         loss_value = sum_scalar(float(loss.detach()), world)
         if math.isfinite(loss_value):
             optimizer.step()
@@ -368,9 +373,11 @@ class Trainer:
     def finish(self, seconds: float, tokens: int, final_loss: float) -> dict[str, Any]:
         """Final weights, evaluation on valid and test, metrics.json, manifest.json."""
         save_weights(self.model, self.out / WEIGHTS)
+        if self.method.module is not None:
+            save_weights(self.method.module, self.out / METHOD_WEIGHTS)
         n_eval = self.cfg.n_eval
         metrics: dict[str, Any] = {
-            "parameters": count_parameters(self.model),
+            "parameters": count_parameters(self.trainable),
             "train": {"steps": self.total, "seconds": seconds, "tokens": tokens,
                       "tokens_per_s": tokens / max(seconds, 1e-9), "final_loss": final_loss,
                       "steps_per_epoch": self.steps_per_epoch,

@@ -70,6 +70,9 @@ class Alignment(Undefined):
     matrices: dict[str, list[list[dict[str, Any]]]] = {}
     latent_steps: list[int] = []
     proof_steps: int | None = None
+    layers: list[int] = []
+    layer_matrix: list[list[dict[str, Any] | None]] | None = None
+    """One-position methods: the layer × proof step matrix at that position."""
 
     @model_validator(mode="after")
     def _best_is_a_layer(self) -> Alignment:

@@ -6,6 +6,8 @@
       config.json        {"model": HookedTransformerConfig kwargs, "task": {...}, "method": {...},
                           "train": {...}}
       model.safetensors  the weights (state_dict of a HookedTransformer)
+      method.safetensors the method's own parameters, for a method that has some (CODI's
+                         projection); absent otherwise
       tokenizer.json     the word-level tokenizer
       metrics.json       evaluation results
       log.jsonl          one JSON object per logged training step
@@ -36,6 +38,8 @@ from workbench.tokenizer import Tokenizer
 
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 METRICS, LOG, MANIFEST = "metrics.json", "log.jsonl", "manifest.json"
+#: A method's own parameters (workbench.methods.base.Method.module), beside the model's.
+METHOD_WEIGHTS = "method.safetensors"
 CONFIG_SECTIONS = ("model", "task", "method", "train")
 #: The shortcut controls measured on the run's test split (workbench.tasks.controls).
 CONTROLS = "controls.json"
@@ -52,6 +56,8 @@ class Run:
     config: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    method_state: dict[str, torch.Tensor] | None = None
+    """The method's own parameters (``method.safetensors``), or None where it has none."""
 
 
 def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str] | None = None
@@ -67,8 +73,10 @@ def save_run(
     tokenizer: Tokenizer,
     config: dict[str, Any],
     metrics: dict[str, Any] | None = None,
+    method_module: torch.nn.Module | None = None,
 ) -> Path:
-    """Write a complete run directory; ``manifest.json`` goes last and marks it complete."""
+    """Write a complete run directory; ``manifest.json`` goes last and marks it complete.
+    ``method_module``: the method's own parameters, if it has some (``method.safetensors``)."""
     path = Path(path)
     missing = [s for s in CONFIG_SECTIONS if s not in config]
     if missing:
@@ -79,6 +87,8 @@ def save_run(
     tokenizer.save(path / TOKENIZER)
     atomic_write_json(path / CONFIG, config)
     save_weights(model, path / WEIGHTS)
+    if method_module is not None:
+        save_weights(method_module, path / METHOD_WEIGHTS)
     atomic_write_json(path / METRICS, metrics or {})
     (path / LOG).touch()
     write_manifest(path)
@@ -89,7 +99,8 @@ def write_manifest(path: Path) -> dict[str, Any]:
     manifest = {
         "format": FORMAT,
         "version": 1,
-        "sha256": {name: sha256_file(path / name) for name in (CONFIG, WEIGHTS, TOKENIZER)},
+        "sha256": {name: sha256_file(path / name) for name in (CONFIG, WEIGHTS, TOKENIZER)
+                   + ((METHOD_WEIGHTS,) if (path / METHOD_WEIGHTS).is_file() else ())},
     }
     atomic_write_json(path / MANIFEST, manifest)
     return manifest
@@ -134,18 +145,26 @@ def load_run(path: str | Path, device: str = "cpu", *, verify: bool = True) -> R
     load_weights(model, path / WEIGHTS)
     metrics = read_metrics(path) if (path / METRICS).exists() else {}
     model.eval()
-    return Run(path, model, tokenizer, config, metrics, manifest)
+    method_state = (read_tensors(path / METHOD_WEIGHTS, device)
+                    if (path / METHOD_WEIGHTS).exists() else None)
+    return Run(path, model, tokenizer, config, metrics, manifest, method_state)
 
 
-def load_weights(model: torch.nn.Module, file: Path) -> None:
-    """Load safetensors weights into ``model``; any mismatch is a one-line :class:`UserError`."""
+def read_tensors(file: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; a damaged file is a one-line :class:`UserError`."""
     try:
-        state = safetensors.torch.load_file(str(file), device=str(next(model.parameters()).device))
+        return safetensors.torch.load_file(str(file), device=str(device))
     except FileNotFoundError:
         raise UserError("missing", file=file) from None
     except (safetensors.SafetensorError, OSError, ValueError) as e:
         raise UserError(f"not a valid safetensors file: {e}", file=file) from None
-    own = model.state_dict()
+
+
+def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], file: Path
+                      ) -> None:
+    """Load ``state`` into ``module``; missing, unexpected or misshapen tensors are a one-line
+    :class:`UserError` naming ``file``."""
+    own = module.state_dict()
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
     if missing or extra:
@@ -156,4 +175,10 @@ def load_weights(model: torch.nn.Module, file: Path) -> None:
         if v.shape != own[k].shape:
             raise UserError(f"weights do not match the config: {k} has shape "
                             f"{tuple(v.shape)}, the config wants {tuple(own[k].shape)}", file=file)
-    model.load_state_dict(state)
+    module.load_state_dict(state)
+
+
+def load_weights(model: torch.nn.Module, file: Path) -> None:
+    """Load safetensors weights into ``model``; any mismatch is a one-line :class:`UserError`."""
+    state = read_tensors(file, str(next(model.parameters()).device))
+    load_module_state(model, state, file)

@@ -83,9 +83,23 @@ def get_method(name: str, options: dict[str, Any] | None, tokenizer: Tokenizer) 
 
 
 def method_of(run: Any) -> Method:
-    """The method a loaded run was trained with, with its saved options."""
+    """The method a loaded run was trained with, with its saved options and, for a method with
+    parameters of its own, their saved values (``method.safetensors``)."""
+    from workbench.runs import METHOD_WEIGHTS, load_module_state
+
     opts = {k: v for k, v in run.config["method"].items() if k != "name"}
-    return get_method(run.config["method"]["name"], opts, run.tokenizer)
+    method = get_method(run.config["method"]["name"], opts, run.tokenizer)
+    module = method.attach(run.model)
+    file = Path(run.path) / METHOD_WEIGHTS
+    if module is not None:
+        if getattr(run, "method_state", None) is None:
+            raise UserError(f"missing: the {method.name} method keeps parameters of its own there",
+                            file=file)
+        load_module_state(module, run.method_state, file)
+        module.eval()
+    elif getattr(run, "method_state", None) is not None:
+        raise UserError(f"the {method.name} method has no parameters of its own", file=file)
+    return method
 
 
 def tokenized_examples(run: Any, method: Method, data: str | Path, *,

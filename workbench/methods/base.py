@@ -234,6 +234,34 @@ class Method:
         self.tok = tokenizer
         self.bos, self.eos, self.ans = tokenizer.id(BOS), tokenizer.id(EOS), tokenizer.id(ANSWER)
         self.sep = tokenizer.id(SEP)
+        #: The method's own trainable parameters beside the model's (CODI's projection), built
+        #: by :meth:`attach`; trained, checkpointed and saved as ``method.safetensors`` with the
+        #: run. None for a method that has none.
+        self.module: torch.nn.Module | None = None
+
+    # -- the method's own parameters -------------------------------------------------------------
+    def build_module(self, model: HookedTransformer) -> torch.nn.Module | None:
+        """The method's own parameters for ``model`` (freshly initialised), or None."""
+        return None
+
+    def attach(self, model: HookedTransformer, seed: int = 0) -> torch.nn.Module | None:
+        """Build :attr:`module` for ``model`` (initialised from ``seed``, without touching the
+        global random state) on the model's device."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module = self.build_module(model)
+        if module is not None:
+            module.to(next(model.parameters()).device)
+        self.module = module
+        return module
+
+    def module_for(self, model: HookedTransformer) -> torch.nn.Module:
+        """:attr:`module`, built with its fresh initialisation if nothing attached one (a method
+        built without a run: benchmarks, tests)."""
+        if self.module is None:
+            self.attach(model)
+        assert self.module is not None
+        return self.module
 
     # -- curriculum ------------------------------------------------------------------------------
     def stages(self, total_steps: int, steps_per_epoch: int) -> list[Stage]:
@@ -242,6 +270,11 @@ class Method:
     # -- training --------------------------------------------------------------------------------
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
         raise NotImplementedError
+
+    def collate(self, items: Sequence[Encoded], device: str | torch.device = "cpu") -> Batch:
+        """One training batch of :meth:`encode`'s sequences (a method that trains on more than
+        one sequence per example, like CODI's teacher and student, collates them its way)."""
+        return collate(items, self.tok.pad_id, device)
 
     def loss_sum(self, model: HookedTransformer, batch: Batch) -> Tensor:
         logits, _ = forward(model, batch.layout)

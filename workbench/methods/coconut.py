@@ -15,7 +15,7 @@ At the last stage every step is replaced; inference always uses ``max_latent_sta
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,7 +33,7 @@ from workbench.methods.base import (
     weighted_loss_sum,
 )
 from workbench.models import HookedTransformer
-from workbench.rollout import PassHooks, Recorder, Rollout
+from workbench.rollout import Hook, PassHooks, Recorder, Rollout
 from workbench.schemas import Count, Count0, Fraction, PositiveFloat
 from workbench.tokenizer import BOT, EOT, LATENT
 
@@ -138,19 +138,7 @@ class Coconut(Method):
     # -- the multi-pass forward ------------------------------------------------------------------
     def run_thoughts(self, roll: Rollout, batch: Batch) -> Tensor:
         """All positions' logits; a new pass starts at every column holding a thought."""
-        width = batch.layout.shape[1]
-        cols = torch.nonzero(batch.latent.any(0)).flatten().tolist()
-        bounds = [0, *cols, width]
-        parts, hidden = [], None
-        for a, b in zip(bounds, bounds[1:]):
-            if b <= a:
-                continue
-            rows = batch.latent[:, a] if a in cols else None
-            logits, hidden = roll.run(
-                batch.layout[a:b], thoughts=hidden[:, -1] if rows is not None else None,
-                thought_rows=rows, want_hidden=True)
-            parts.append(logits)
-        return torch.cat(parts, dim=1)
+        return continuous_passes(roll, batch)
 
     def loss_sum(self, model: HookedTransformer, batch: Batch) -> Tensor:
         roll = Rollout(model, len(batch), batch.layout.tokens.device)
@@ -164,3 +152,27 @@ class Coconut(Method):
     def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:
         """Each thought's position (its input embedding is the thought)."""
         return self.positions_of(prompt, self.step_kind, prompt.latent)
+
+
+def continuous_passes(roll: Rollout, batch: Batch, feed: Callable[[Tensor], Tensor] | None = None,
+                      extra_hooks: Sequence[Hook] = ()) -> Tensor:
+    """All positions' logits of ``batch`` run through ``roll``, a new pass starting at every
+    column holding a thought (``batch.latent``): a thought's input embedding is the final hidden
+    state of the column before it, through ``feed`` if given (CODI's projection). Columns line up
+    across rows (collate aligns them), so every pass covers the same columns of every row.
+    ``extra_hooks`` go on every pass."""
+    width = batch.layout.shape[1]
+    cols = torch.nonzero(batch.latent.any(0)).flatten().tolist()
+    bounds = [0, *cols, width]
+    parts, hidden = [], None
+    for a, b in zip(bounds, bounds[1:]):
+        if b <= a:
+            continue
+        rows = batch.latent[:, a] if a in cols else None
+        thoughts = None
+        if rows is not None:
+            thoughts = hidden[:, -1] if feed is None else feed(hidden[:, -1])
+        logits, hidden = roll.run(batch.layout[a:b], thoughts=thoughts, thought_rows=rows,
+                                  want_hidden=True, extra_hooks=extra_hooks)
+        parts.append(logits)
+    return torch.cat(parts, dim=1)
