@@ -133,8 +133,11 @@ def string_constants(path: Path) -> set[str]:
 
 def test_no_method_name_outside_the_methods_modules():
     from workbench.methods import METHODS
+    from workbench.tasks.loaders import FORMATS
 
-    names = set(METHODS)
+    # a data file format may share a method's name (iCoT's published text format is "icot"):
+    # the loaders and the CLI's --format speak of the file, not the method
+    names = set(METHODS) - set(FORMATS)
     found = {}
     for package in (*FLOORS, "benchmarks", "experiments"):
         for path in (ROOT / package).rglob("*.py"):

@@ -9,13 +9,16 @@ from typing import Any
 from workbench.errors import UserError
 from workbench.methods.base import Method, Prediction, Tokenized, tokenize
 from workbench.methods.coconut import Coconut
+from workbench.methods.codi import CODI
 from workbench.methods.cot import CoT
+from workbench.methods.icot import ICoT
 from workbench.methods.nocot import NoCoT
 from workbench.methods.pause import Pause
 from workbench.methods.rim import RiM
 from workbench.tokenizer import Tokenizer
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (NoCoT, CoT, Pause, Coconut, RiM)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (NoCoT, CoT, Pause, ICoT, Coconut, CODI,
+                                                        RiM)}
 
 
 def default_method() -> str:
