@@ -107,7 +107,9 @@ PRESETS = {
     # model must learn to look up every name, and a pool of 16 names let CoT learn its first
     # lookup about four times sooner than 48 (docs/methods.md, "A recipe for reach").
     "demo": ReachConfig(min_depth=2, max_depth=8, names=48),
-    "trees": ReachConfig(min_depth=2, max_depth=6, shape="trees", branches=1.0),
+    # side branches on the path (one side node per path step), padded like ``padded`` below
+    "trees": ReachConfig(min_depth=2, max_depth=6, shape="trees", branches=1.0, names=48,
+                         pad=True),
     # demo with every question 16 edges long (noise pairs fill the shallow ones): the length
     # no longer tells the depth, and every position is trained by every depth
     "padded": ReachConfig(min_depth=2, max_depth=8, names=48, pad=True),
