@@ -21,8 +21,9 @@ from workbench.safety import check_output, is_run, replaceable_entry
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "log.jsonl",
          "manifest.json")
-#: Files copied when a run has them (runs trained before the shortcut controls have none).
-OPTIONAL_FILES = ("controls.json", "lineage.json")
+#: Files copied when a run has them (runs trained before the shortcut controls have none; only a
+#: method with parameters of its own, like CODI, has method.safetensors).
+OPTIONAL_FILES = ("controls.json", "lineage.json", "method.safetensors")
 LINEAGE = "lineage.json"
 
 

@@ -80,3 +80,10 @@ def test_demo_retrain_rebuilds_a_lineage_training_a_shared_ancestor_once(family,
     for name, original in (("reach-tiny-cot", "b"), ("reach-tiny-rim", "c")):
         rebuilt, want = weights(family / "again" / name), weights(family / "work" / original)
         assert all(torch.equal(rebuilt[k], want[k]) for k in want), name
+
+
+def test_the_safety_layer_knows_every_file_a_zoo_run_may_hold():
+    from lwb.zoo import FILES, OPTIONAL_FILES
+    from workbench.safety import ZOO_ENTRIES
+
+    assert set(FILES) | set(OPTIONAL_FILES) == ZOO_ENTRIES

@@ -39,7 +39,8 @@ RUN_FORMAT = "latent-workbench/run"  # workbench.runs.FORMAT
 STORE_ENTRIES = frozenset({"manifest.json", "steps", "examples", ".cache"})
 #: What a zoo run directory holds (lwb.zoo.FILES + OPTIONAL_FILES).
 ZOO_ENTRIES = frozenset({"config.json", "model.safetensors", "tokenizer.json", "metrics.json",
-                         "log.jsonl", "manifest.json", "controls.json", "lineage.json"})
+                         "log.jsonl", "manifest.json", "controls.json", "lineage.json",
+                         "method.safetensors"})
 #: The names of a run's own artifacts.
 RUN_ENTRIES = ZOO_ENTRIES | {"checkpoints"}
 
