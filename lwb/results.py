@@ -240,9 +240,72 @@ def snapshot_analyses(run: Path, root: Path) -> Path:
     for name in found:
         atomic_write_text(dest / name, json.dumps(artifacts.read_analysis(src / name),
                                                   indent=1) + "\n")
+    if (src / "lens.json").exists():  # the frontier readout only: lens.json is large
+        summary = frontier_summary(artifacts.read_analysis(src / "lens.json"))
+        if summary["cells"]:
+            atomic_write_text(dest / FRONTIER, json.dumps(summary, indent=1) + "\n")
     if identity:
         atomic_write_text(dest / "run.json", json.dumps(identity, indent=1) + "\n")
     return dest
+
+
+FRONTIER = "frontier.json"
+
+
+def frontier_summary(lens: dict[str, Any]) -> dict[str, Any]:
+    """The BFS-frontier readout of a lens result (:mod:`analyses.frontier`): per layer, kind and
+    latent step, the mean rank of the frontier's and of the unreachable nodes' names and the
+    rank gap (unreachable − frontier, with its CI), through the logit lens and the probe."""
+    def group(readout: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not readout:
+            return None
+        return {"frontier_rank": (readout.get("frontier") or {}).get("mean_rank"),
+                "unreachable_rank": (readout.get("unreachable") or {}).get("mean_rank"),
+                "rank_gap": readout.get("rank_gap")}
+
+    cells = [{"layer": c["layer"], "kind": c["kind"], "step": c["step"], "n": c.get("n"),
+              "lens": group(c.get("frontier")), "probe": group(c.get("probe_frontier"))}
+             for c in lens.get("cells", []) if c.get("frontier") or c.get("probe_frontier")]
+    return {"method": lens.get("method"), "n_layers": lens.get("n_layers"), "cells": cells}
+
+
+def _stat(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "–"
+    return _ci(s.get("mean"), *((s.get("ci") or [None, None])[:2]), digits=1)
+
+
+def frontier_section(root: Path) -> list[str]:
+    """Claim 2's superposition reading: do latent steps rank the BFS frontier's names above the
+    nodes the root cannot reach? At each run's last layer, per latent step."""
+    files = sorted((root / "analyses").glob(f"*/{FRONTIER}"))
+    if not files:
+        return []
+    out = ["### The BFS frontier in latent steps", "",
+           "Latent step t against the nodes at BFS depth t + 1 from the root (the frontier) and "
+           "the nodes the root cannot reach, at the last layer (`analyses/frontier.py`): mean "
+           "rank of their names (1 = top) through the logit lens and through a probe readout "
+           "(out-of-fold), and the rank gap (unreachable − frontier; > 0: the frontier is read "
+           "out first), 95 % bootstrap CI over examples; n: states.", "",
+           "| run | latent step | n | lens: frontier / unreachable rank | lens gap [CI] | "
+           "probe: frontier / unreachable rank | probe gap [CI] |",
+           "|---|---|---|---|---|---|---|"]
+    for f in files:
+        summary = artifacts.read_analysis(f)
+        cells = summary.get("cells", [])
+        if not cells:
+            continue
+        last = max(c["layer"] for c in cells)
+        for c in sorted((c for c in cells if c["layer"] == last),
+                        key=lambda c: (c["kind"], c["step"])):
+            lens, probe = c.get("lens") or {}, c.get("probe") or {}
+            out.append(
+                f"| {f.parent.name} | {c['kind']} {c['step']} | {c.get('n', '–')} "
+                f"| {_stat(lens.get('frontier_rank'))} / {_stat(lens.get('unreachable_rank'))} "
+                f"| {_stat(lens.get('rank_gap'))} "
+                f"| {_stat(probe.get('frontier_rank'))} / {_stat(probe.get('unreachable_rank'))} "
+                f"| {_stat(probe.get('rank_gap'))} |")
+    return out + [""]
 
 
 def _num(v: Any) -> float | None:
@@ -269,7 +332,10 @@ def depth_row(name: str, d: Path) -> str:
     ident = load_one("run.json") or {}
     method = kind = "–"
     cells = [name]
-    if align:
+    if align and align.get("layer_matrix"):  # one position: no latent step × proof diagonal
+        kind = align.get("kind", "–")
+        diag = "– (one position: layer × proof step in the figure)"
+    elif align:
         kind = align.get("kind", "–")
         diag = _ci(align.get("diagonality"), *(align.get("diagonality_ci") or [None, None]))
         diag += f" (layer {align.get('best_layer')})"
@@ -413,7 +479,7 @@ def depth_section(root: Path) -> list[str]:
     if fig:
         out += ["", f"Figure (alignment matrices): [`{fig.name}`]({fig.relative_to(root.parent)})"]
     out.append("")
-    return out
+    return out + frontier_section(root)
 
 
 def _lr(lr: Any) -> str:

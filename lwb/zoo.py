@@ -106,9 +106,12 @@ def _flag(key: str, value: Any) -> str:
 
 
 def run_name(task: str, preset: str, method: str) -> str:
-    """A zoo run's name: ``<task>-<method>`` for a task's demo preset, else
-    ``<task>-<preset>-<method>`` (``reach-cot``, ``reach-trees-cot``)."""
-    return f"{task}-{method}" if preset == "demo" else f"{task}-{preset}-{method}"
+    """A zoo run's name: ``<task>-<method>`` for the task's zoo preset (``demo``; reach:
+    ``padded``), else ``<task>-<preset>-<method>`` (``reach-cot``, ``reach-trees-cot``)."""
+    from workbench.tasks import TASKS
+
+    main = TASKS[task].zoo_preset if task in TASKS else "demo"
+    return f"{task}-{method}" if preset == main else f"{task}-{preset}-{method}"
 
 
 def check_zoo(runs: list[Path], zoo: Path) -> None:

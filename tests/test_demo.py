@@ -4,10 +4,9 @@ readable, and a second run reuses everything."""
 import json
 
 from lwb.cli import main
+from workbench.methods import METHODS
 from workbench.runs import load_run
 from workbench.store import open_store
-
-METHODS = ("nocot", "cot", "pause", "coconut", "rim")
 
 
 def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
@@ -21,15 +20,15 @@ def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
         store = open_store(run / "store")
         assert len(store.examples) == 16
         analyses = ["probes", "alignment", "projections", "lens"]
-        analyses += ["correctness"] if method == "rim" else []
-        analyses += ["interventions"] if method in ("pause", "coconut", "rim") else []
+        analyses += ["correctness"] if METHODS[method].readouts else []
+        analyses += ["interventions"] if METHODS[method].latent else []
         for name in analyses:
             path = run / "analyses" / f"{name}.json"
             json.loads(path.read_text())
             files.append(path)
         assert f"chain-{method}" in table
     compare = json.loads((root / "compare" / "compare.json").read_text())
-    assert len(compare["rows"]) == 5
+    assert len(compare["rows"]) == len(METHODS)
     assert "diagonality" in table and "correctness_auroc" in table
     stamps = {f: f.stat().st_mtime_ns for f in files}
     assert main(["demo", "--quick", "--no-app", "--quiet", "--out", str(root)]) == 0
@@ -42,7 +41,8 @@ def test_the_demo_picks_zoo_groups_by_task_and_preset():
     from lwb.demo import DemoConfig, _zoo_runs, zoo_groups
     from workbench.errors import UserError
 
-    runs = {"reach-cot": ("reach", "demo"), "reach-rim": ("reach", "demo"),
+    # reach's main models are trained on its padded chains (Task.zoo_preset), chain's on demo
+    runs = {"reach-cot": ("reach", "padded"), "reach-rim": ("reach", "padded"),
             "reach-trees-cot": ("reach", "trees"), "chain-rim": ("chain", "demo")}
     manifest = {"runs": {n: {"task": t, "preset": p} for n, (t, p) in runs.items()}}
     assert zoo_groups(manifest) == {"reach": ["reach-cot", "reach-rim"],

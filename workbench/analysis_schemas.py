@@ -145,6 +145,23 @@ class Lens(Schema):
     cells: list[dict[str, Any]] = []
 
 
+class FrontierCell(Schema):
+    layer: NonNegativeInt
+    kind: str
+    step: NonNegativeInt
+    n: NonNegativeInt | None = None
+    lens: dict[str, Any] | None = None
+    probe: dict[str, Any] | None = None
+
+
+class Frontier(Schema):
+    """``frontier.json`` of a results snapshot: the BFS-frontier readout of ``lens.json``."""
+
+    method: str | None = None
+    n_layers: NonNegativeInt | None = None
+    cells: list[FrontierCell] = []
+
+
 class Compare(Schema):
     split: str | None = None
     rows: list[dict[str, Any]] = []

@@ -38,6 +38,7 @@ from workbench.analysis_schemas import (
     Alignment,
     Compare,
     Correctness,
+    Frontier,
     Interval,
     Interventions,
     Lens,
@@ -366,7 +367,7 @@ Benchmark = dict[str, Any]
 ANALYSES: dict[str, Any] = {
     "probes.json": Probes, "alignment.json": Alignment, "correctness.json": Correctness,
     "interventions.json": Interventions, "projections.json": Projections, "lens.json": Lens,
-    "compare.json": Compare, "run.json": RunIdentity,
+    "compare.json": Compare, "run.json": RunIdentity, "frontier.json": Frontier,
 }
 #: Files that may hold ``NaN`` from writers older than the ``undefined`` reasons.
 LEGACY_NAN = {"metrics.json", "log.jsonl", *ANALYSES}

@@ -277,3 +277,36 @@ def test_each_tasks_shortcut_controls_are_tabled_from_the_runs_snapshots(tmp_pat
             in row)
     assert f"{100 * local['accuracy']:.1f}" in row and f"| {bag['n']} |" in row
     assert (tmp_path / "docs" / "results" / "runs" / "reach-cot" / "controls.json").exists()
+
+
+def test_the_frontier_readout_is_tabled_from_lens_at_the_last_layer(tmp_path):
+    """lens.json's frontier cells are snapshotted (compactly) and tabled per latent step at the
+    last layer, the first layer's numbers left out."""
+    def readout(front, unreach, gap):
+        return {"frontier": {"mean_rank": {"mean": front, "ci": [front - 1, front + 1]}},
+                "unreachable": {"mean_rank": {"mean": unreach, "ci": [unreach - 1, unreach + 1]}},
+                "rank_gap": {"mean": gap, "ci": [gap - 2, gap + 2], "n": 40}}
+
+    cells = [{"layer": layer, "kind": "thought", "step": step, "n": 40,
+              "frontier": readout(3.0 + step, 20.0, 17.0 - step if layer == 4 else 99.0),
+              "probe_frontier": readout(2.0, 11.0, 9.0 - step)}
+             for layer in (0, 4) for step in (0, 1)]
+    run = tmp_path / "reach-coconut"
+    (run / "analyses").mkdir(parents=True)
+    (run / "analyses" / "alignment.json").write_text(json.dumps(
+        {"kind": "thought", "best_layer": 1, "diagonality": 0.0,
+         "matrices": {"1": [[{"selectivity": 0.1}]]},
+         "latent_steps": [0], "proof_steps": 1}))
+    (run / "analyses" / "lens.json").write_text(json.dumps(
+        {"task": "reach", "method": "coconut", "n_layers": 4, "kinds": ["thought"],
+         "frontier": True, "cells": cells}))
+    text = results([], tmp_path / "docs" / "RESULTS.md", analyses=[run])
+    snap = tmp_path / "docs" / "results" / "analyses" / "reach-coconut"
+    assert (snap / "frontier.json").exists() and not (snap / "lens.json").exists()
+    rows = [x for x in text.splitlines() if x.startswith("| reach-coconut | thought")]
+    assert len(rows) == 2  # one per latent step, at layer 4 only
+    cells0 = [c.strip() for c in rows[0].split("|")[1:-1]]
+    assert cells0[1:] == ["thought 0", "40", "3.0 [2.0, 4.0] / 20.0 [19.0, 21.0]",
+                          "17.0 [15.0, 19.0]", "2.0 [1.0, 3.0] / 11.0 [10.0, 12.0]",
+                          "9.0 [7.0, 11.0]"]
+    assert "99.0" not in text

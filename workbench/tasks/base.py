@@ -76,6 +76,9 @@ class Task:
     #: ``recognise(example)``: whether an example without a ``task`` field is one of this
     #: task's (the loaders ask every task, in registry order); ``None``: never guessed.
     recognise: Callable[[Example], bool] | None = None
+    #: The preset of the task's main zoo models (named ``<task>-<method>``; other presets'
+    #: models are ``<task>-<preset>-<method>``), the one ``lwb demo`` shows for the task.
+    zoo_preset: str = "demo"
 
     def depth_of(self, example: Example) -> int:
         return self.depth(example) if self.depth is not None else len(example["steps"])

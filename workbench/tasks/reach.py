@@ -391,6 +391,9 @@ TASK = Task(
         "padded": {"train": 4000, "valid": 200, "test": 1000},
     },
     fields=FIELDS,
+    # the demo's chains without their length cue (docs/methods.md, "Depth 8 is a length
+    # shortcut"): the zoo's reach-<method> models are trained on it
+    zoo_preset="padded",
     depth=lambda example: int(example["depth"]),
     frontier=frontier,
     choices=choices,
