@@ -397,3 +397,25 @@ def test_lwb_app_refuses_a_runs_root_that_is_not_a_directory(tmp_path):
 
     assert_user_error(lwb("app", "--runs", tmp_path / "nowhere"), str(tmp_path / "nowhere"),
                       "the runs root is not a directory")
+
+
+def test_a_one_position_run_shows_its_alignment_as_layer_by_proof_step(page, runs_root,
+                                                                        tmp_path):
+    """no-CoT and iCoT have one latent position: the probes page draws its layers × proof
+    steps (the alignment's layer_matrix) and offers no latent-step layer choice."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(runs_root / "chain-cot", root / "chain-cot")
+    cell = {"selectivity": 0.7, "value": 0.9, "control": 0.2, "n_items": 16}
+    matrix = {"0": [[cell, cell]], "1": [[cell, cell]]}
+    (root / "chain-cot" / "analyses" / "alignment.json").write_text(json.dumps({
+        "key": "value", "kind": "answer", "latent_steps": [0], "proof_steps": 2,
+        "best_layer": 1, "diagonality": 0.0, "matrices": matrix, "layers": [0, 1],
+        "layer_matrix": [[cell, None], [None, cell]]}))
+    at = page("probes", root=root, run="chain-cot")
+    fig = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith(
+        "Layer × proof step (value) at the answer position"))
+    assert list(fig["data"][0]["y"]) == ["embedding", "layer 1"]
+    assert [[v for v in row] for row in fig["data"][0]["z"]] == [[0.7, None], [None, 0.7]]
+    assert not [s for s in at.selectbox if s.label == "alignment layer"]
