@@ -30,7 +30,7 @@ from workbench.inference import evaluate
 from workbench.io import append_jsonl, atomic_write_json, atomic_write_text, sha256_file
 from workbench.lock import exclusive
 from workbench.methods import Method, Tokenized, get_method
-from workbench.methods.base import Stage, collate
+from workbench.methods.base import Stage
 from workbench.models import build_model, count_parameters, model_config
 from workbench.runs import (
     CONFIG,

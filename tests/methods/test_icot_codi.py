@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import geom
 
-from tests.train.conftest import tiny_chain, tiny_config  # noqa: F401 (a fixture)
+from tests.train.conftest import tiny_config
 from train.loop import train
 from workbench.methods import get_method, tokenize
 from workbench.methods.codi import Projection, distillation
@@ -163,7 +163,7 @@ def reference_pass(model, tokens, latent, prj):
     for p in [i for i, f in enumerate(latent) if f]:
         kept = {}  # not run_with_cache, which detaches: gradients flow through every thought
         with model.hooks(fwd_hooks=[("hook_embed", splice),
-                                    (last, lambda a, hook: kept.__setitem__("x", a))]):
+                                    (last, lambda a, hook, kept=kept: kept.__setitem__("x", a))]):
             model(x[:, :p])
         thoughts[p] = prj(model.ln_final(kept["x"][0, -1][None, None])[0, 0])
     grabbed = {}

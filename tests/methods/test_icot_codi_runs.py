@@ -16,7 +16,7 @@ import torch
 from analyses.alignment import AlignmentConfig
 from analyses.alignment import run as align
 from lwb.cli import main
-from tests.train.conftest import tiny_chain, tiny_config  # noqa: F401 (a fixture)
+from tests.train.conftest import tiny_config
 from tests.train.test_resume import flags
 from train.loop import train
 from workbench.store import open_store, write_store

@@ -8,7 +8,8 @@ Every training example is two sequences through the same weights::
 
 Each thought θ's input embedding is the projection (Linear, GELU, Linear, LayerNorm — the
 method's own parameters, saved as ``method.safetensors``) of the final hidden state before it,
-fed back through one KV cache as Coconut's are (:func:`workbench.methods.coconut.continuous_passes`).
+fed back through one KV cache as Coconut's are
+(:func:`workbench.methods.coconut.continuous_passes`).
 The distillation loss aligns the student's hidden states with the teacher's at the token before
 the answer (``<ans>``, which predicts its first token), at every layer (the embedding, each
 block's output, the last through ``ln_final`` as Hugging Face's ``hidden_states`` have it):
@@ -191,7 +192,7 @@ class CODI(Method):
         (per hook, (first column, activation)); the last layer through ``ln_final``."""
         rows = torch.arange(len(columns), device=columns.device)
         out = []
-        for name, passes in grabbed.items():
+        for passes in grabbed.values():
             pieces = []
             for start, act in passes:
                 local = (columns - start).clamp(0, act.shape[1] - 1)
