@@ -79,10 +79,12 @@ def coconut_reference(method: Method, model, ex: Tokenized, answer: list[int]) -
             embed[0, p] = v
         return embed
 
+    mapped = method.thought_map(model)  # CODI's projection; Coconut feeds the state itself
     for p in [i for i, f in enumerate(prompt.latent) if f]:
         with model.hooks(fwd_hooks=[("hook_embed", splice)]):
             _, cache = model.run_with_cache(tokens[:, :p], names_filter=last_layer)
-        thoughts[p] = model.ln_final(cache[last_layer][:, -1:])[0, 0]
+        state = model.ln_final(cache[last_layer][:, -1:])[0, 0]
+        thoughts[p] = state if mapped is None else mapped(state)
     for t in answer:
         with model.hooks(fwd_hooks=[("hook_embed", splice)]):
             model(tokens)
@@ -99,7 +101,7 @@ def coconut_batched(method: Method, model, exs: list[Tokenized], answers: list[l
 def rollout_seconds(method: Method, model, exs: list[Tokenized], n: int) -> tuple[float, float]:
     """Seconds of the batched rollout (batches of 64, KV cache) and of the published
     implementation (one example at a time, no cache) over the same ``n`` examples."""
-    answers = [[method.ans, *e.answer, method.eos] for e in exs[:n]]
+    answers = [[*method.answer_prefix(e), *e.answer, method.eos] for e in exs[:n]]
     with torch.no_grad():
         coconut_batched(method, model, exs[:64], answers[:64])  # warm-up at full batch size
         batched = sum(timed(lambda i=i: coconut_batched(method, model, exs[i:i + 64],

@@ -255,6 +255,11 @@ class Method:
         self.module = module
         return module
 
+    def thought_map(self, model: HookedTransformer) -> torch.nn.Module | None:
+        """Continuous methods: what turns a final hidden state into the next thought's input
+        embedding (None: the state itself, as Coconut feeds it back; CODI: its projection)."""
+        return None
+
     def module_for(self, model: HookedTransformer) -> torch.nn.Module:
         """:attr:`module`, built with its fresh initialisation if nothing attached one (a method
         built without a run: benchmarks, tests)."""

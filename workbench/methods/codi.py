@@ -180,7 +180,7 @@ class CODI(Method):
         return max(teacher, len(ex.question) + self.options.thoughts + len(ex.answer) + 5)
 
     # -- forward passes --------------------------------------------------------------------------
-    def feed(self, model: HookedTransformer) -> nn.Module:
+    def thought_map(self, model: HookedTransformer) -> nn.Module:
         """The projection, in the model's mode (dropout only while training)."""
         module = self.module_for(model)
         module.train(model.training)
@@ -228,7 +228,7 @@ class CODI(Method):
         # student: continuous thoughts through the projection
         roll = Rollout(model, n, batch.layout.tokens.device)
         hooks, s_grab = self.grab_hooks(model, roll)
-        s_logits = continuous_passes(roll, batch, self.feed(model), extra_hooks=hooks)
+        s_logits = continuous_passes(roll, batch, self.thought_map(model), extra_hooks=hooks)
         loss = loss + weighted_loss_sum(s_logits, batch)
         s_cols = first_column(batch.layout.tokens, self.ans)
         if o.distill_weight:
@@ -242,7 +242,7 @@ class CODI(Method):
     def prefill(self, model: HookedTransformer, batch: Batch, recorder: Recorder | None = None,
                 pass_hooks: PassHooks | None = None) -> tuple[Rollout, Tensor]:
         roll = Rollout(model, len(batch), batch.layout.tokens.device, recorder, pass_hooks)
-        return roll, continuous_passes(roll, batch, self.feed(model))[:, -1]
+        return roll, continuous_passes(roll, batch, self.thought_map(model))[:, -1]
 
     def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list:
         """Each thought's position (its input embedding is the projected thought)."""
