@@ -26,7 +26,7 @@ from workbench.tasks.problem import Problem
 
 PATH_COLOR, NODE_COLOR, EDGE_COLOR = "#d62728", "#9ecae1", "#bdbdbd"
 ROLE_SYMBOL = {"root": "diamond", "target": "star", "other option": "square",
-               "other root": "diamond-open"}
+               "other root": "diamond-open", "noise": "circle-open"}
 
 
 # -- one example ---------------------------------------------------------------------------------

@@ -34,7 +34,10 @@ ZERO_OK = {"--seed", "--data-seed", "--depth-warmup", "--warmup-steps", "--weigh
            "--grad-clip", "--eval-every", "--checkpoint-every", "--latency-examples",
            "--min-lr-ratio", "--trajectories", "--shuffles", "--layer", "--layers",
            "--steps@analyze probes",
-           "--max-latent-stage", "--min-dist", "--stage1-fraction", "--mix-prob"}
+           "--max-latent-stage", "--min-dist", "--stage1-fraction", "--mix-prob",
+           # iCoT: no smoothing, a CoT-free schedule; CODI: no dropout, a loss term off
+           "--smoothing-lambda", "--max-cot-tokens", "--projection-dropout", "--distill-weight",
+           "--teacher-weight"}
 
 
 def subparser(argv: list[str]) -> argparse.ArgumentParser:

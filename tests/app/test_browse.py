@@ -151,7 +151,7 @@ def test_reach_problem_draws_both_components_and_highlights_the_proof_path():
     from workbench.tasks.base import generate_split
     from workbench.tasks.reach import parse_question
 
-    for preset in ("tiny", "trees"):
+    for preset in ("tiny", "trees", "padded"):
         for ex in generate_split(TASKS["reach"], preset, "test", 5, seed=3):
             p = browse.problem("reach", ex["question"], ex["proof"])
             assert p.path == [ex["root"], *ex["steps"], ex["answer"]]  # root → steps → answer
@@ -162,6 +162,16 @@ def test_reach_problem_draws_both_components_and_highlights_the_proof_path():
             assert p.roles[ex["root"]] == "root" and p.roles[ex["answer"]] == "target"
             assert p.roles[other] == "other option"
             assert list(p.roles.values()).count("other root") == 1
+            decoy_root = next(n for n, r in p.roles.items() if r == "other root")
+            parent = {t: s for s, t in ex["edges"]}
+            up = other
+            while up in parent:
+                up = parent[up]
+            assert up == decoy_root  # the root of the other candidate's component
+            # trees are padded: every pair joined to nothing is drawn as padding
+            noise = {n for n, r in p.roles.items() if r == "noise"}
+            lone = {s for s, t in ex["edges"] if s not in parent and s not in (ex["root"], up)}
+            assert noise == lone and (preset != "tiny" or not noise)
             hot = [s for s, on in p.statements if on]
             assert hot == [f"{a} {b} |" for a, b in parse_question(ex["question"]).edges
                            if (a, b) in p.path_edges]

@@ -1,6 +1,7 @@
 """Reach: the construction leaves no shortcut, the proof is the path, and the checker catches
 every broken invariant."""
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -25,7 +26,17 @@ def demo():
 
 @pytest.fixture(scope="module")
 def trees():
-    return examples("trees", 300)
+    """Trees without the padding (the preset pads them like ``padded``; the noise pairs are
+    checked there), so every node belongs to one of the two components."""
+    import random
+
+    cfg = dataclasses.replace(PRESETS["trees"], pad=False)
+    rng, out = random.Random(0), []
+    while len(out) < 300:
+        ex = TASK.generate(cfg, rng)
+        if ex is not None:
+            out.append(ex)
+    return out
 
 
 def indegree(graph):
@@ -205,3 +216,17 @@ def test_a_depth_curriculum_shortens_the_padding_with_the_deepest_open_depth():
         exs = [TASK.generate(early, rng) for _ in range(60)]
         assert {len(split_words(ex["question"])) for ex in exs} == {3 * 2 * deepest + 4}
         assert {ex["depth"] for ex in exs} == set(range(2, deepest + 1))
+
+
+def test_trees_are_padded_too_every_question_lists_24_edges():
+    """The trees preset pads like ``padded``: depths 2–6 all list 2·(6 + 1 + 6 − 1) = 24 edges,
+    and each example still passes the task's checker (two equal components, the path)."""
+    cfg = PRESETS["trees"]
+    exs = examples("trees", 200)
+    assert cfg.pad and {len(ex["edges"]) for ex in exs} == {24}
+    assert sorted({ex["depth"] for ex in exs}) == list(range(2, 7))
+    for ex in exs:
+        TASK.check(ex)
+        path = [ex["root"], *ex["steps"], ex["answer"]]
+        children = parse_question(ex["question"]).children
+        assert all(b in children[a] for a, b in zip(path, path[1:]))

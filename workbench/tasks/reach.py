@@ -354,9 +354,13 @@ def problem(question: str, proof: list[dict[str, Any]]) -> Problem:
     roles = {graph.root: "root"}
     for c in graph.candidates:
         roles[c] = "target" if c == answer else "other option"
-    children = {t for _, t in graph.edges}
-    for n in sorted(graph.nodes - children - {graph.root}):
-        roles[n] = "other root"
+    parent = {t: s for s, t in graph.edges}
+    other = next((c for c in graph.candidates if c != answer), None)
+    while other in parent:  # up the decoy's component to its root
+        other = parent[other]
+    for n in sorted(graph.nodes - set(parent) - {graph.root}):
+        # the padding's pairs of fresh names join neither component
+        roles[n] = "other root" if n == other else "noise"
     on_path = set(zip(path, path[1:]))
     statements = [(f"{s} {t} {EDGE_END}", (s, t) in on_path) for s, t in graph.edges]
     statements.append((f"{' '.join(graph.candidates)} {ASK} {graph.root}", False))
@@ -364,7 +368,7 @@ def problem(question: str, proof: list[dict[str, Any]]) -> Problem:
     labels = {n: f"{n} (depth {depth[n]})" if n in depth else n for n in nodes}
     return Problem(nodes, list(graph.edges), path, labels, roles, statements,
                    legend="◆ root, ★ the reachable candidate (answer), ■ the other candidate, "
-                          "◇ the other component's root")
+                          "◇ the other component's root, ○ padding (pairs joined to nothing)")
 
 
 def recognise(example: Example) -> bool:
