@@ -171,6 +171,7 @@ def test_reach_problem_draws_both_components_and_highlights_the_proof_path():
             # trees are padded: every pair joined to nothing is drawn as padding
             noise = {n for n, r in p.roles.items() if r == "noise"}
             lone = {s for s, t in ex["edges"] if s not in parent and s not in (ex["root"], up)}
+            lone |= {t for s, t in ex["edges"] if s in lone}
             assert noise == lone and (preset != "tiny" or not noise)
             hot = [s for s, on in p.statements if on]
             assert hot == [f"{a} {b} |" for a, b in parse_question(ex["question"]).edges

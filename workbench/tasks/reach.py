@@ -361,6 +361,9 @@ def problem(question: str, proof: list[dict[str, Any]]) -> Problem:
     for n in sorted(graph.nodes - set(parent) - {graph.root}):
         # the padding's pairs of fresh names join neither component
         roles[n] = "other root" if n == other else "noise"
+    for t, s in parent.items():
+        if roles.get(s) == "noise":
+            roles[t] = "noise"
     on_path = set(zip(path, path[1:]))
     statements = [(f"{s} {t} {EDGE_END}", (s, t) in on_path) for s, t in graph.edges]
     statements.append((f"{' '.join(graph.candidates)} {ASK} {graph.root}", False))
