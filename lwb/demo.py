@@ -39,9 +39,9 @@ class DemoConfig(Checked):
 
     out: str = "runs/demo"
     """Runs root the demo fills (and the app serves)."""
-    tasks: list[str] = field(default_factory=lambda: ["chain"])
-    """Zoo groups whose five models are used: reach (chains, the default), reach-trees, chain,
-    prosqa; --quick trains tiny models of the first one's task."""
+    tasks: list[str] = field(default_factory=lambda: ["reach"])
+    """Zoo groups whose models are used: reach (its padded chains, the default), reach-trees,
+    chain, prosqa; --quick trains tiny models of the first one's task."""
     app: bool = True
     """Serve the app on the runs root at the end (--no-app: stop after the summary)."""
     quick: bool = False

@@ -15,7 +15,7 @@ def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
     table = capsys.readouterr().out
     files = []
     for method in METHODS:
-        run = root / f"chain-{method}"
+        run = root / f"reach-{method}"  # the default group's task, on its tiny preset
         load_run(run)  # weights, tokenizer and config agree, checksums hold
         store = open_store(run / "store")
         assert len(store.examples) == 16
@@ -26,7 +26,7 @@ def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
             path = run / "analyses" / f"{name}.json"
             json.loads(path.read_text())
             files.append(path)
-        assert f"chain-{method}" in table
+        assert f"reach-{method}" in table
     compare = json.loads((root / "compare" / "compare.json").read_text())
     assert len(compare["rows"]) == len(METHODS)
     assert "diagonality" in table and "correctness_auroc" in table
