@@ -694,7 +694,8 @@ def render(root: Path, notes: str = "") -> str:
                 ""]
         out += task_table(runs, task) + [""]
         out += depth_table(runs)
-        fig = root / f"{task}_curves.html"
+        preset = key.split("/")[1]  # one figure per task and preset (reach: padded, trees)
+        fig = root / (f"{task}_curves.html" if preset == "demo" else f"{task}_{preset}_curves.html")
         curves_figure(runs, key, fig)
         curves += [f"### {key} (size {size})", "",
                    f"Figure: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
