@@ -310,3 +310,21 @@ def test_the_frontier_readout_is_tabled_from_lens_at_the_last_layer(tmp_path):
                           "17.0 [15.0, 19.0]", "2.0 [1.0, 3.0] / 11.0 [10.0, 12.0]",
                           "9.0 [7.0, 11.0]"]
     assert "99.0" not in text
+
+
+def test_two_presets_of_one_task_get_a_learning_curve_figure_each(tmp_path):
+    """reach's padded chains and trees were drawn into one reach_curves.html, the second
+    overwriting the first; each task/preset has its own figure now."""
+    root = tmp_path / "runs"
+    chains = fake_run(root, "reach-cot", "cot", 0, 0.99, 30.0, task="reach")
+    trees = fake_run(root, "reach-trees-cot", "cot", 0, 0.60, 30.0, task="reach")
+    for run, preset in ((chains, "padded"), (trees, "trees")):
+        config = json.loads((run / "config.json").read_text())
+        config["task"]["preset"] = preset
+        (run / "config.json").write_text(json.dumps(config))
+    text = results([chains, trees], tmp_path / "docs" / "RESULTS.md")
+    figures = tmp_path / "docs" / "results"
+    for preset, run in (("padded", "reach-cot"), ("trees", "reach-trees-cot")):
+        html = (figures / f"reach_{preset}_curves.html").read_text()
+        assert run in html and f"(results/reach_{preset}_curves.html)" in text
+    assert "reach-trees-cot" not in (figures / "reach_padded_curves.html").read_text()
