@@ -25,6 +25,7 @@ code has no schedule).
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -38,14 +39,15 @@ from workbench.schemas import Count, Count0, NonNegativeFloat, PositiveFloat
 MAX_OFFSET = 100
 
 
-def smoothing_distribution(lam: float, truncate: int = MAX_OFFSET) -> list[float]:
+@functools.lru_cache(maxsize=8)  # drawn from once per training example
+def smoothing_distribution(lam: float, truncate: int = MAX_OFFSET) -> tuple[float, ...]:
     """``p(o)`` for o = 0 … truncate − 1: ``(1 − e^{−λ}) e^{−λo}``, the leftover mass on the
     last offset; λ = 0 (or ∞) is a point mass on 0 (no smoothing)."""
     if lam == 0 or math.isinf(lam):
-        return [1.0] + [0.0] * (truncate - 1)
+        return (1.0,) + (0.0,) * (truncate - 1)
     p = [(1 - math.exp(-lam)) * math.exp(-lam * o) for o in range(truncate)]
     p[-1] += 1 - sum(p)
-    return p
+    return tuple(p)
 
 
 @dataclass(frozen=True)
