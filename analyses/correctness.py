@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from analyses.common import bootstrap_ci, check_out, save_figure, save_json, store_layers, style
+from analyses.common import (
+    bootstrap_mean_ci,
+    check_out,
+    save_figure,
+    save_json,
+    store_layers,
+    style,
+)
 from analyses.probes import ProbeConfig, ProbeSettings, probe
 from workbench.errors import UserError
 from workbench.schemas import LayerIndex
@@ -119,8 +126,7 @@ def select_answers(cells: dict[int, dict[str, Any]], eids: np.ndarray, steps: np
     out = {}
     for name, hits in (("probe_selected", chosen), ("final_block", final),
                        ("any_block", any_block)):
-        lo, hi = bootstrap_ci(lambda idx, h=hits: float(h[idx].mean()), np.arange(len(hits)),
-                              cfg.n_boot, cfg.seed)
+        lo, hi = bootstrap_mean_ci(hits, np.arange(len(hits)), cfg.n_boot, cfg.seed)
         out[name] = {"accuracy": float(hits.mean()), "ci": [lo, hi], "n": int(len(hits))}
         if not np.isfinite(lo):
             out[name][UNDEFINED] = "CI: " + (interval_reason(len(hits), "examples")

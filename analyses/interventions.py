@@ -49,7 +49,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm import tqdm
 
-from analyses.common import bootstrap_ci, check_out, save_figure, save_json, style
+from analyses.common import bootstrap_mean_ci, check_out, save_figure, save_json, style
 from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.methods import METHODS, Method, Prediction, Tokenized, latent_kinds
@@ -303,9 +303,8 @@ def summarize(answers: Sequence[str], clean: Sequence[str], intervened: Sequence
     out: dict[str, Any] = {
         "accuracy": float(right.mean()),
         "accuracy_change": float(right.mean() - right0.mean()),
-        "accuracy_change_ci": list(bootstrap_ci(
-            lambda idx: float(right[idx].mean() - right0[idx].mean()), np.arange(len(ans)),
-            n_boot=n_boot, seed=seed)),
+        "accuracy_change_ci": list(bootstrap_mean_ci(right - right0, np.arange(len(ans)),
+                                                     n_boot=n_boot, seed=seed)),
         "flip_rate": float((got != base).mean()),
     }
     if donors is not None:

@@ -37,7 +37,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from analyses.common import bootstrap_ci, check_out, main_kind, save_figure, save_json, style
+from analyses.common import bootstrap_mean_ci, check_out, main_kind, save_figure, save_json, style
 from analyses.frontier import (
     GROUPS,
     TokenSets,
@@ -189,7 +189,7 @@ def _summary(values: np.ndarray, groups: np.ndarray, n_boot: int, seed: int) -> 
     v, g = values[ok], groups[ok]
     if not len(v):
         return {"mean": None, "ci": None, "n": 0}
-    ci = bootstrap_ci(lambda ix: float(v[ix].mean()), g, n_boot=n_boot, seed=seed)
+    ci = bootstrap_mean_ci(v, g, n_boot=n_boot, seed=seed)
     if not np.isfinite(ci[0]):  # one example: no interval (None, with the reason)
         return {"mean": float(v.mean()), "ci": None, "n": int(len(v)),
                 UNDEFINED: "CI: " + (interval_reason(len(np.unique(g)), "examples")

@@ -4,9 +4,13 @@
    ``zoo/MANIFEST.json``) and copy the five runs of each group (``--tasks``, default ``reach``)
    into the demo's runs root; ``--retrain`` trains them from scratch with the settings their
    zoo configs record, ``--quick`` trains tiny ones (what CI and tests use).
-2. **Capture** every run's trajectories on its test split → ``<run>/store/``.
+2. **Capture** every run's trajectories on the first ``--examples`` questions of its test split
+   (default 200; docs/RESULTS.md's figures use the whole split, ``--examples 1000``) →
+   ``<run>/store/``.
 3. **Analyses** of every store → ``<run>/analyses/``: probes, alignment, correctness (RiM),
    projections (PCA, and UMAP unless ``--quick``), logit lens, interventions; ``compare/``.
+   Steps 2 and 3 run for several models side by side (``--workers``, default one per core, each
+   worker one thread: these analyses are many small fits that a second thread does not speed up).
 4. A **summary table** (accuracy, generated tokens, time to first token, diagonality,
    correctness AUROC), then the **app** on the runs root, unless ``--no-app``.
 
@@ -16,7 +20,9 @@ so a present file is a finished one); a killed demo picks up where it stopped.
 
 from __future__ import annotations
 
+import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,7 @@ from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.io import sha256_file
 from workbench.methods import METHODS, method_class
-from workbench.schemas import Port
+from workbench.schemas import Count, Jobs, Port
 from workbench.tasks.generate import GenerateConfig, generate_file
 from workbench.text import column_table
 
@@ -49,6 +55,12 @@ class DemoConfig(Checked):
     retrain: bool = False
     """Train the groups' models from scratch with the zoo's recorded settings instead of
     copying them."""
+    examples: Count = 200
+    """Test questions captured and analysed per model (the first N of the test split; the
+    figures in docs/RESULTS.md use the whole split: --examples 1000)."""
+    workers: Jobs = -1
+    """Models captured and analysed side by side, one process and one thread each (-1: one per
+    CPU core)."""
     port: Port = 8501
     """Port of the app."""
     quiet: bool = False
@@ -161,32 +173,55 @@ def prepare_runs(cfg: DemoConfig, root: Path) -> list[Path]:
     return runs
 
 
-def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
+def _test_data(root: Path, run: Path) -> Path:
+    from workbench.runs import read_config
+
+    config = read_config(run)
+    return _data(root, config["task"]["name"], config["task"]["preset"], "test")
+
+
+def _captured(store: Path) -> int | None:
+    """How many examples the store at ``store`` holds (None: not captured yet)."""
+    from workbench.artifacts import StoreManifest, read
+
+    if not (store / "manifest.json").exists():
+        return None
+    return read(store / "manifest.json", StoreManifest).rows.examples
+
+
+def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path, n_jobs: int = -1) -> None:
+    """Capture ``run`` on its test split and run every analysis of it (``n_jobs``: processes
+    of the analyses that fit probes in parallel)."""
     from workbench.capture import CaptureConfig, capture
     from workbench.runs import read_config
     from workbench.store import open_store
 
     config = read_config(run)
-    task, preset = config["task"]["name"], config["task"]["preset"]
-    test = _data(root, task, preset, "test")
+    test = _test_data(root, run)
     store, out = run / "store", run / "analyses"
     method = method_class(config["method"]["name"])
-    if not (store / "manifest.json").exists():
+    have = _captured(store)
+    if have is None:
         _log(cfg, f"capturing {run.name}")
         capture(CaptureConfig(run=str(run), data=str(test), out=str(store), force=True,
-                              quiet=True))
+                              limit=cfg.examples, quiet=True))
+    elif have != (want := min(cfg.examples, _count_lines(test))):
+        raise UserError(f"this demo root's captures hold {have} test questions, not {want}: "
+                        "give the --examples it was made with, or another --out",
+                        file=store, field="examples")
     steps: list[tuple[str, Any]] = []
     from analyses import alignment, correctness, interventions, lens, probes, projections
 
     target = "y_proof_" + alignment.choose_key(alignment.proof_table(open_store(store)), None)
     boot = 50 if cfg.quick else 200
     steps.append(("probes.json", lambda: probes.run(probes.ProbeConfig(
-        store=str(store), out=str(out), target=target, n_boot=boot))))
+        store=str(store), out=str(out), target=target, n_boot=boot, n_jobs=n_jobs))))
     steps.append(("alignment.json", lambda: alignment.run(alignment.AlignmentConfig(
-        store=str(store), out=str(out), n_boot=boot))))
+        store=str(store), out=str(out), n_boot=boot, n_jobs=n_jobs))))
     if method.readouts:
         steps.append(("correctness.json", lambda: correctness.run(
-            correctness.CorrectnessConfig(store=str(store), out=str(out), n_boot=boot))))
+            correctness.CorrectnessConfig(store=str(store), out=str(out), n_boot=boot,
+                                          n_jobs=n_jobs))))
     steps.append(("projections.json", lambda: projections.run(projections.ProjectionsConfig(
         store=str(store), out=str(out), method="pca" if cfg.quick else "umap"))))
     steps.append(("lens.json", lambda: lens.run(lens.LensConfig(
@@ -194,12 +229,57 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path) -> None:
     if method.latent:
         steps.append(("interventions.json", lambda: interventions.run(
             interventions.InterventionConfig(run=str(run), data=str(test), out=str(out),
-                                             limit=16 if cfg.quick else 100, n_boot=boot,
+                                             limit=min(cfg.examples, 16 if cfg.quick else 100),
+                                             n_boot=boot,
                                              quiet=True))))
     for name, job in steps:
         if not (out / name).exists():
             _log(cfg, f"  {run.name}: {name.split('.')[0]}")
             job()
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _one_thread() -> None:
+    """A demo worker's start: one thread for torch and for the BLAS/OpenMP pools of numpy and
+    scikit-learn (two workers with two threads each on two cores run slower than one)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
+def _work(cfg: DemoConfig, root: Path, run: Path) -> str:
+    capture_and_analyse(cfg, root, run, n_jobs=1)
+    return run.name
+
+
+def capture_and_analyse_all(cfg: DemoConfig, root: Path, runs: list[Path]) -> None:
+    """:func:`capture_and_analyse` of every run, ``cfg.workers`` at a time."""
+    for run in runs:  # the test files first: workers would race to write them
+        _test_data(root, run)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min((cores or 1) if cfg.workers == -1 else cfg.workers, len(runs))
+    if workers <= 1:
+        for run in runs:
+            capture_and_analyse(cfg, root, run)
+        return
+    import multiprocessing
+
+    # spawn: a forked child of a process that has run torch's OpenMP pool can hang
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_thread) as pool:
+        jobs = [pool.submit(_work, cfg, root, run) for run in runs]
+        try:
+            for job in jobs:
+                job.result()  # the first error (a UserError keeps its file and field) stops
+        except BaseException:  # the demo: runs not started are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def summary(runs: list[Path]) -> list[dict[str, Any]]:
@@ -239,8 +319,7 @@ def run_demo(cfg: DemoConfig) -> list[dict[str, Any]]:
     check_output(root, inputs={"zoo": ZOO})  # the demo's runs root is not the zoo it copies
     root.mkdir(parents=True, exist_ok=True)
     runs = prepare_runs(cfg, root)
-    for run in runs:
-        capture_and_analyse(cfg, root, run)
+    capture_and_analyse_all(cfg, root, runs)
     compare_out = root / "compare"
     if not (compare_out / "compare.json").exists():
         from analyses import compare

@@ -33,6 +33,30 @@ def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
     stamps = {f: f.stat().st_mtime_ns for f in files}
     assert main(["demo", "--quick", "--no-app", "--quiet", "--out", str(root)]) == 0
     assert {f: f.stat().st_mtime_ns for f in files} == stamps, "finished steps are reused"
+    # the captures hold the 16 questions of the tiny test split; asking for 8 is refused with a
+    # one-line error from the worker process that found it (its file and field cross over)
+    capsys.readouterr()
+    assert main(["demo", "--quick", "--no-app", "--quiet", "--examples", "8", "--out",
+                 str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "/store: field 'examples': this demo root's captures hold 16 test questions, not 8" \
+        in err
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps, "nothing was rewritten"
+    # --examples N captures the first N questions: a copy of one trained run, analysed afresh
+    import shutil
+
+    from lwb.demo import DemoConfig, capture_and_analyse
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(root / "reach-cot", fresh / "reach-cot",
+                    ignore=shutil.ignore_patterns("store", "analyses"))
+    capture_and_analyse(DemoConfig(out=str(fresh), quick=True, quiet=True, examples=12), fresh,
+                        fresh / "reach-cot")
+    small = open_store(fresh / "reach-cot" / "store")
+    assert [r["example_id"] for r in small.examples] == [
+        r["example_id"] for r in open_store(root / "reach-cot" / "store").examples][:12]
+    assert json.loads((fresh / "reach-cot" / "analyses" / "lens.json").read_text())
 
 
 def test_the_demo_picks_zoo_groups_by_task_and_preset():

@@ -43,6 +43,10 @@ class UserError(Exception):
             self.field = field
         return self
 
+    def __reduce__(self):  # crosses process boundaries (the demo's workers) with its location
+        return (type(self), (self.message,),
+                {"file": self.file, "line": self.line, "field": self.field})
+
     def __str__(self) -> str:
         where = ""
         if self.file is not None:

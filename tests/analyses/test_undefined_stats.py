@@ -112,3 +112,18 @@ def test_results_intervals_of_no_test_examples_are_undefined():
 
     lo, hi = accuracy_ci([0.5], [0])
     assert ci_text(lo, hi, 0) == "undefined (no test examples)"
+
+
+def test_bootstrap_mean_ci_is_the_resampling_bootstrap_of_the_mean():
+    """The vectorised mean bootstrap draws the same resamples as the generic one and gives the
+    same interval, with groups of unequal size (rows of one example move together)."""
+    from analyses.common import bootstrap_ci, bootstrap_mean_ci
+
+    rng = np.random.default_rng(3)
+    groups = rng.integers(0, 40, 300).astype(str)  # 40 examples, 1–15 rows each
+    values = rng.normal(size=300) + (groups == "7") * 5.0  # one heavy example widens the CI
+    for seed in (0, 11):
+        slow = bootstrap_ci(lambda ix: float(values[ix].mean()), groups, n_boot=300, seed=seed)
+        fast = bootstrap_mean_ci(values, groups, n_boot=300, seed=seed)
+        assert np.allclose(fast, slow, rtol=0, atol=1e-12)
+    assert all(np.isnan(bootstrap_mean_ci(values[:3], ["a"] * 3)))  # one example: undefined
