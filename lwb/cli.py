@@ -312,6 +312,22 @@ def _configure_capture(p: Parser, argv: Sequence[str]) -> None:
     p.set_defaults(func=_cmd_capture)
 
 
+def _configure_import(p: Parser, argv: Sequence[str]) -> None:
+    from workbench.imports import ImportConfig
+
+    p.add_argument("source", help="the checkpoint: a file or the directory holding it")
+    add_arguments(p, ImportConfig, skip=("source",))
+    p.set_defaults(func=_cmd_import)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from workbench.imports import ImportConfig, run_import
+
+    out = run_import(from_namespace(ImportConfig, args))
+    print(f"imported {args.source} ({args.format}) into {out}")
+    return 0
+
+
 def _configure_compare(p: Parser, argv: Sequence[str]) -> None:
     p.add_argument("runs", type=Path, nargs="+", help="run directories")
     p.add_argument("--split", default="test", help="which split's metrics (default: test)")
@@ -394,6 +410,8 @@ COMMANDS = {
     "train": ("train a method on a task (a resumable run directory)", _configure_train),
     "eval": ("evaluate a run on a dataset file (accuracy, tokens, latency)", _configure_eval),
     "capture": ("record every latent step's states into a store", _configure_capture),
+    "import": ("turn a published checkpoint (hf, coconut, icot, codi) into a run",
+               _configure_import),
     "analyze": ("run an analysis on a trajectory store (or runs)", _configure_analyze),
     "compare": ("tabulate runs side by side", _configure_compare),
     "results": ("snapshot finished runs and render docs/RESULTS.md", _configure_results),

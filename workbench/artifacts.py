@@ -249,6 +249,18 @@ class TokenizerFile(Schema):
     vocab: Annotated[list[str], Field(min_length=1, max_length=MAX_VOCAB)]
 
 
+class BPETokenizerFile(Schema):
+    """An imported model's ``tokenizer.json`` (:mod:`workbench.bpe`): the Hugging Face
+    tokenizer definition and the roles its tokens play."""
+
+    format: Literal[TOKENIZER_FORMAT]  # type: ignore[valid-type]
+    version: Literal[2]
+    kind: Literal["bpe"]
+    name: str = ""
+    roles: dict[str, str] = {}
+    hf: dict[str, Any]
+
+
 class CheckpointPointer(Schema):
     """``checkpoints/latest.json``: which checkpoint directory is the latest."""
 

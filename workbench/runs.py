@@ -31,6 +31,7 @@ import safetensors.torch
 import torch
 
 from workbench import artifacts
+from workbench.bpe import BPETokenizer, load_tokenizer
 from workbench.errors import UserError
 from workbench.io import atomic_write_bytes, atomic_write_json, sha256_file
 from workbench.models import HookedTransformer, build_model
@@ -52,7 +53,7 @@ class Run:
 
     path: Path
     model: HookedTransformer
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | BPETokenizer
     config: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
@@ -70,7 +71,7 @@ def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, s
 def save_run(
     path: str | Path,
     model: HookedTransformer,
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer | BPETokenizer,
     config: dict[str, Any],
     metrics: dict[str, Any] | None = None,
     method_module: torch.nn.Module | None = None,
@@ -81,7 +82,8 @@ def save_run(
     missing = [s for s in CONFIG_SECTIONS if s not in config]
     if missing:
         raise ValueError(f"config lacks sections {missing}")
-    if config["model"].get("d_vocab") != len(tokenizer):
+    if config["model"].get("d_vocab") != len(tokenizer) and not (
+            isinstance(tokenizer, BPETokenizer) and len(tokenizer) <= config["model"]["d_vocab"]):
         raise ValueError("config['model']['d_vocab'] differs from the tokenizer's size")
     path.mkdir(parents=True, exist_ok=True)
     tokenizer.save(path / TOKENIZER)
@@ -136,9 +138,11 @@ def load_run(path: str | Path, device: str = "cpu", *, verify: bool = True) -> R
                 raise UserError("checksum mismatch with manifest.json: the file is corrupt or "
                                 "was modified", file=path / name)
     config = read_config(path)
-    tokenizer = Tokenizer.load(path / TOKENIZER)
+    tokenizer = load_tokenizer(path / TOKENIZER)
     d_vocab = config["model"].get("d_vocab")
-    if d_vocab != len(tokenizer):
+    # an imported model may have embedding rows past its tokenizer's last token (padding)
+    if d_vocab != len(tokenizer) and not (isinstance(tokenizer, BPETokenizer)
+                                          and len(tokenizer) <= d_vocab):
         raise UserError(f"tokenizer has {len(tokenizer)} tokens but the model's d_vocab is "
                         f"{d_vocab}: they belong to different runs", file=path / TOKENIZER)
     model = build_model(config["model"], device=device)

@@ -17,12 +17,14 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench.errors import UserError
 from workbench.models import HookedTransformer
 from workbench.rollout import Layout, PassHooks, Recorder, Rollout, forward
 from workbench.tasks.base import Example
@@ -222,6 +224,9 @@ class Method:
     """The method ``lwb train`` trains when none is named (one method)."""
     tiny_options: ClassVar[dict[str, Any]] = {}
     """Options with which it learns a task's tiny preset in the quick demo's 80 steps."""
+    import_formats: ClassVar[tuple[str, ...]] = ()
+    """Checkpoint formats of ``lwb import`` whose models run this method's rollout by default
+    (the original project's method)."""
 
     @classmethod
     def proof_step(cls, options: Mapping[str, Any], kind: str, step: int) -> int:
@@ -242,6 +247,16 @@ class Method:
     # -- the method's own parameters -------------------------------------------------------------
     def build_module(self, model: HookedTransformer) -> torch.nn.Module | None:
         """The method's own parameters for ``model`` (freshly initialised), or None."""
+        return None
+
+    @classmethod
+    def import_module(cls, tensors: Mapping[str, Tensor], file: Path) -> torch.nn.Module | None:
+        """The method's own parameters from an imported checkpoint's tensors of its own (the
+        keys past the model's, e.g. CODI's ``prj.*``); a method that keeps none refuses them."""
+        if tensors:
+            raise UserError(f"the checkpoint holds tensors of its own ({sorted(tensors)[0]}, "
+                            f"…) that the {cls.name} method does not keep", file=file,
+                            field="method")
         return None
 
     def attach(self, model: HookedTransformer, seed: int = 0) -> torch.nn.Module | None:

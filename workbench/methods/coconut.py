@@ -62,6 +62,7 @@ class Coconut(Method):
     order = 30
     color = "#ff7f0e"
     published = {"prosqa": 97.0, "prontoqa": 99.8}
+    import_formats = ("coconut",)
     published_ttft = "≈ 6.7"
     Options = CoconutOptions
     description = "question → continuous thoughts → answer (stage curriculum)"

@@ -25,8 +25,9 @@ off. Inference runs the student: N thoughts, ``<eot> <ans>``, then the answer.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -34,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.config import Checked
+from workbench.errors import UserError
 from workbench.methods.base import (
     Batch,
     Builder,
@@ -127,6 +129,7 @@ class CODI(Method):
     label = "CODI"
     order = 35
     color = "#9467bd"
+    import_formats = ("codi",)
     Options = CODIOptions
     description = "question → continuous thoughts → answer (self-distilled from its own CoT)"
     step_kind = "thought"
@@ -138,6 +141,30 @@ class CODI(Method):
     def __init__(self, options: CODIOptions, tokenizer: Any) -> None:
         super().__init__(options, tokenizer)
         self.bot, self.eot, self.latent = (tokenizer.id(t) for t in (BOT, EOT, LATENT))
+
+    #: The published ``prj`` (Dropout, Linear, GELU, Linear, LayerNorm named ``ln``) → this
+    #: projection's ``net`` (the same layers, indexed 0-4).
+    PUBLISHED_PROJECTION = {"prj.1.": "net.1.", "prj.3.": "net.3.", "prj.ln.": "net.4."}
+
+    @classmethod
+    def import_module(cls, tensors: Mapping[str, Tensor], file: Path) -> nn.Module | None:
+        """The published checkpoint's projection ``prj.*`` as :class:`Projection`."""
+        from workbench.runs import load_module_state
+
+        state = {}
+        for key, value in tensors.items():
+            head = next((h for h in cls.PUBLISHED_PROJECTION if key.startswith(h)), None)
+            if head is None:
+                raise UserError(f"unexpected tensor {key} beside the model (CODI keeps prj.1, "
+                                "prj.3 and prj.ln)", file=file)
+            state[cls.PUBLISHED_PROJECTION[head] + key[len(head):]] = value.float()
+        if "net.1.weight" not in state:
+            raise UserError("the checkpoint has no projection prj.1.weight (CODI's prj)",
+                            file=file)
+        hidden, d_model = state["net.1.weight"].shape
+        module = Projection(d_model, hidden)
+        load_module_state(module, state, file)
+        return module
 
     def build_module(self, model: HookedTransformer) -> nn.Module:
         d = model.cfg.d_model

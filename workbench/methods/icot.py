@@ -73,6 +73,7 @@ class ICoT(Method):
     label = "iCoT"
     order = 25
     color = "#8c564b"
+    import_formats = ("icot",)
     Options = ICoTOptions
     description = "question → answer, the CoT removed from the left stage by stage"
     step_kind = "answer"

@@ -20,6 +20,7 @@ class NoCoT(Method):
     color = "#7f7f7f"
     baseline = True
     published = {"prosqa": 76.7, "prontoqa": 93.8}
+    import_formats = ("hf",)
     published_ttft = "1"
     Options = NoCoTOptions
     description = "question → answer"
