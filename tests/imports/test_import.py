@@ -225,3 +225,27 @@ def test_shapes_that_do_not_match_base_are_refused_naming_the_tensor(tmp_path, c
     code, err = imported(capsys, str(src), "--format", "icot", "--base", str(base_dir), "--out",
                          str(tmp_path / "run"))
     assert code == 2 and "unexpected tensor model.layers.0.weight" in err
+
+
+def test_an_import_writes_only_a_new_run_and_leaves_nothing_on_refusal(tmp_path, capsys):
+    src = tmp_path / "hf"
+    tiny_gpt2(tiny_tokenizer(src)).save_pretrained(src)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, err = imported(capsys, str(src), "--out", str(out))
+    assert code == 2 and "exists and is not empty" in err
+    assert (out / "notes.txt").read_text() == "mine"
+    code, err = imported(capsys, str(src), "--out", str(src / "run"))  # inside the source
+    assert code == 2 and "input --source" in err and not (src / "run").exists()
+    # a stray directory where the partial run would go is not deleted
+    stray = tmp_path / ".fresh.import-partial"
+    stray.mkdir()
+    (stray / "data.csv").write_text("1,2")
+    code, err = imported(capsys, str(src), "--out", str(tmp_path / "fresh"))
+    assert code == 2 and "data.csv" in err and (stray / "data.csv").exists()
+    # an empty --out is filled; nothing is left beside it
+    (tmp_path / "empty").mkdir()
+    assert imported(capsys, str(src), "--out", str(tmp_path / "empty"))[0] == 0
+    assert (tmp_path / "empty" / "manifest.json").is_file()
+    assert not (tmp_path / ".empty.import-partial").exists()

@@ -54,7 +54,7 @@ def run_import(cfg: ImportConfig) -> Path:
     from workbench.io import sha256_file
     from workbench.methods import method_class
     from workbench.runs import save_run
-    from workbench.safety import check_output
+    from workbench.safety import check_output, replaceable_entry
 
     if not cfg.source:
         raise UserError("name the checkpoint to import", field="source")
@@ -102,13 +102,18 @@ def run_import(cfg: ImportConfig) -> Path:
                      "lora_alpha": cfg.lora_alpha if cfg.format == "codi" else None},
     }
     # written beside the target and renamed into place: a killed import leaves no half run
-    partial = out.parent / f".{out.name}.import-partial"
-    if partial.exists():
-        shutil.rmtree(partial)  # only ever a leftover of this function
-    save_run(partial, model, tokenizer, config, {}, method_module=method_module)
-    if out.exists():
-        out.rmdir()  # checked empty above
-    partial.rename(out)
+    partial = replaceable_entry(out.parent / f".{out.name}.import-partial",
+                                what="partly written import")
+    if partial.exists():  # a killed import's leftover: run files only (checked just above)
+        shutil.rmtree(partial)
+    try:
+        save_run(partial, model, tokenizer, config, {}, method_module=method_module)
+        if out.exists():
+            out.rmdir()  # an empty directory (checked above); a non-empty one fails here
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # what this call wrote
+        raise
     return out
 
 
