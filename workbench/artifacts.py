@@ -258,6 +258,7 @@ class BPETokenizerFile(Schema):
     kind: Literal["bpe"]
     name: str = ""
     roles: dict[str, str] = {}
+    template: dict[str, bool | str] = {"bos": False}
     hf: dict[str, Any]
 
 

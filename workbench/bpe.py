@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
-from workbench.tokenizer import EOS, PAD, SPECIAL_TOKENS
+from workbench.tokenizer import EOS, PAD, SPECIAL_TOKENS, TextTemplate
 
 FORMAT, VERSION = "latent-workbench/tokenizer", 2
 
@@ -26,23 +27,34 @@ FORMAT, VERSION = "latent-workbench/tokenizer", 2
 class BPETokenizer:
     """A ``tokenizers.Tokenizer`` with the roles of the workbench's special tokens."""
 
-    def __init__(self, hf: Any, roles: Mapping[str, str], *, name: str = "") -> None:
+    def __init__(self, hf: Any, roles: Mapping[str, str], *, name: str = "",
+                 template: TextTemplate | None = None) -> None:
         self.hf = hf
         self.name = name
+        self.template = template or TextTemplate(bos=False)
         unknown = sorted(set(roles) - set(SPECIAL_TOKENS))
         if unknown:
             raise UserError(f"unknown role {unknown[0]!r}; roles are "
                             f"{', '.join(SPECIAL_TOKENS)}", field="roles")
         self.roles = dict(roles)
-        for role, token in self.roles.items():
-            if self.hf.token_to_id(token) is None:
-                raise UserError(f"role {role} names {token!r}, which is not a token of this "
-                                "tokenizer", field="roles")
+        #: role → the id of its token: a role names a token of the vocabulary (``<|latent|>``)
+        #: or a text that is one token of it (``###``, a newline)
+        self.role_ids: dict[str, int] = {}
+        for role, text in self.roles.items():
+            i = self.hf.token_to_id(text)
+            if i is None:
+                ids = self.hf.encode(text, add_special_tokens=False).ids
+                if len(ids) != 1:
+                    raise UserError(f"role {role} is {text!r}, which is {len(ids)} tokens of "
+                                    "this tokenizer: a role must be one token", field="roles")
+                i = ids[0]
+            self.role_ids[role] = i
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
     def from_directory(cls, directory: str | Path, roles: Mapping[str, str],
-                       added: Iterable[str] = (), *, name: str = "") -> BPETokenizer:
+                       added: Iterable[str] = (), *, name: str = "",
+                       template: TextTemplate | None = None) -> BPETokenizer:
         """The tokenizer of a Hugging Face model directory (``tokenizer.json``, or GPT-2's
         ``vocab.json`` + ``merges.txt``), local files only, with ``added`` special tokens
         appended in order (as the original project added them)."""
@@ -71,7 +83,7 @@ class BPETokenizer:
         new = [t for t in added if hf.token_to_id(t) is None]
         if new:
             hf.add_special_tokens(new)
-        return cls(hf, roles, name=name)
+        return cls(hf, roles, name=name, template=template)
 
     # -- use ------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -79,7 +91,7 @@ class BPETokenizer:
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, BPETokenizer) and self.roles == other.roles
-                and self.hf.to_str() == other.hf.to_str())
+                and self.template == other.template and self.hf.to_str() == other.hf.to_str())
 
     @cached_property
     def vocab(self) -> list[str]:
@@ -95,10 +107,10 @@ class BPETokenizer:
     def id(self, token: str) -> int:
         """The id of ``token``, or of the model's token for a workbench role (``<eos>``)."""
         if token in SPECIAL_TOKENS:
-            if token not in self.roles:
+            if token not in self.role_ids:
                 raise UserError(f"this imported tokenizer has no token for {token} (roles: "
                                 f"{', '.join(sorted(self.roles)) or 'none'})")
-            token = self.roles[token]
+            return self.role_ids[token]
         i = self.hf.token_to_id(token)
         if i is None:
             raise UserError(f"unknown token {token!r} (not in the {self.name or 'run'} "
@@ -120,6 +132,7 @@ class BPETokenizer:
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, "version": VERSION, "kind": "bpe",
                            "name": self.name, "roles": self.roles,
+                           "template": asdict(self.template),
                            "hf": json.loads(self.hf.to_str())})
 
     def save(self, path: str | Path) -> None:
@@ -136,7 +149,13 @@ class BPETokenizer:
             raise UserError(f"not a valid tokenizer definition: {' '.join(str(e).split())[:160]}",
                             file=path, field="hf") from None
         try:
-            return cls(hf, data.roles, name=data.name)
+            template = TextTemplate(**data.template)
+        except TypeError as e:
+            raise UserError(f"unknown template field: {e}", file=path, field="template") from None
+        except UserError as e:
+            raise e.at(file=path, field="template") from None
+        try:
+            return cls(hf, data.roles, name=data.name, template=template)
         except UserError as e:
             raise e.at(file=path) from None
 

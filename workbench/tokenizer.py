@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -34,6 +35,35 @@ SPECIAL_TOKENS = (
 WORD_PATTERN = re.compile(r"<[a-z/]+>|<<|>>|[A-Za-z_]+|\d+|\S")
 _GLUE_LEFT = {".", ",", "?", ":", ";", "!"}
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TextTemplate:
+    """How an example's texts are written around the workbench's marker tokens. The
+    workbench's own tokenizer writes them bare after ``<bos>``; an imported model's tokenizer
+    (:mod:`workbench.bpe`) writes them as its original project did (Coconut: no ``<bos>``, the
+    question followed by a newline, ``###`` before the answer)."""
+
+    bos: bool = True
+    """Whether a sequence opens with ``<bos>``."""
+    question: str = "{}"
+    """The question's text, ``{}`` standing for the question."""
+    step: str = "{}"
+    """Each written step's text."""
+    answer: str = "{}"
+    """The answer's text after the ``<ans>`` marker."""
+    before_answer: str = ""
+    """Text written before the ``<ans>`` marker (CODI's ``The answer is`` before ``:``)."""
+
+    def __post_init__(self) -> None:
+        for name in ("question", "step", "answer"):
+            text = getattr(self, name)
+            if text.count("{}") != 1 or text.replace("{}", "").count("{") \
+                    or text.replace("{}", "").count("}"):
+                raise UserError("must hold {} exactly once and no other braces", field=name)
+
+    def fill(self, name: str, text: str) -> str:
+        return getattr(self, name).replace("{}", text)
 
 
 def split_words(text: str) -> list[str]:
@@ -60,6 +90,9 @@ def join_words(words: Sequence[str]) -> str:
 
 class Tokenizer:
     """Maps words to ids; ids 0..len(SPECIAL_TOKENS)-1 are the special tokens, ``<pad>`` is 0."""
+
+    #: the workbench's own layout: ``<bos>`` and the bare texts
+    template = TextTemplate()
 
     def __init__(self, words: Iterable[str], *, name: str = "") -> None:
         symbols = sorted(set(words) - set(SPECIAL_TOKENS))

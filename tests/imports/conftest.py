@@ -9,7 +9,8 @@ import pytest
 import torch
 
 TEXTS = ["Every wumpus is a yumpus. Alex is a wumpus. Is Alex a yumpus?",
-         "question: 3 + 4 = 7 #### 7", "The answer is: 18", "<<2*3=6>> <<6+1=7>>"] * 20
+         "question: 3 + 4 = 7 #### 7", "The answer is: 18", "<<2*3=6>> <<6+1=7>>",
+         "Alex is a yumpus.\n### yes"] * 20
 
 
 def tiny_tokenizer(directory: Path, *, files: str = "json") -> int:
@@ -35,7 +36,7 @@ def tiny_gpt2(vocab: int, seed: int = 0):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
-    config = GPT2Config(n_layer=2, n_embd=32, n_head=4, n_positions=64, vocab_size=vocab,
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=4, n_positions=1024, vocab_size=vocab,
                         bos_token_id=vocab - 1, eos_token_id=vocab - 1)
     model = GPT2LMHeadModel(config).eval()
     with torch.no_grad():  # GPT-2's init leaves biases and LayerNorms at 0/1: vary them

@@ -83,6 +83,11 @@ def test_coconut_checkpoint(tmp_path, capsys, base_dir):
     torch.save(state, tmp_path / "ckpt" / "checkpoint_3")
     code, err = imported(capsys, str(tmp_path / "ckpt" / "checkpoint_3"), "--format", "coconut",
                          "--base", str(base_dir), "--out", str(tmp_path / "run"))
+    assert code == 2 and "needs max_latent_stage to run: give --option max_latent_stage=N" in err
+    assert not (tmp_path / "run").exists()
+    code, err = imported(capsys, str(tmp_path / "ckpt" / "checkpoint_3"), "--format", "coconut",
+                         "--base", str(base_dir), "--out", str(tmp_path / "run"), "--option",
+                         "max_latent_stage=6", "thoughts_per_step=1")
     assert code == 0, err
     vocab = model.get_input_embeddings().weight.shape[0]
     assert_same_logprobs(model, tmp_path / "run", vocab)
@@ -91,8 +96,8 @@ def test_coconut_checkpoint(tmp_path, capsys, base_dir):
     tok = load_run(tmp_path / "run").tokenizer
     assert [tok.id(r) for r in ("<bot>", "<eot>", "<latent>")] == [vocab - 3, vocab - 2,
                                                                    vocab - 1]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["method"]["name"] \
-        == "coconut"
+    method = json.loads((tmp_path / "run" / "config.json").read_text())["method"]
+    assert method["name"] == "coconut" and method["max_latent_stage"] == 6
     # without --base there is no config or tokenizer to go by
     code, err = imported(capsys, str(tmp_path / "ckpt" / "checkpoint_3"), "--format", "coconut",
                          "--out", str(tmp_path / "run2"))
@@ -249,3 +254,117 @@ def test_an_import_writes_only_a_new_run_and_leaves_nothing_on_refusal(tmp_path,
     assert imported(capsys, str(src), "--out", str(tmp_path / "empty"))[0] == 0
     assert (tmp_path / "empty" / "manifest.json").is_file()
     assert not (tmp_path / ".empty.import-partial").exists()
+
+
+PROSQA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "prosqa_valid.json"
+
+
+def original_tokenizer(base_dir: Path, added=()):
+    """The tokenizer as the original projects build it: transformers' GPT-2 tokenizer from the
+    local files, tokens added in their order."""
+    from transformers import GPT2TokenizerFast
+
+    tok = GPT2TokenizerFast.from_pretrained(str(base_dir), local_files_only=True)
+    for t in added:
+        tok.add_tokens(t)
+    return tok
+
+
+def first_prosqa(n: int = 2) -> list[dict]:
+    return json.loads(PROSQA.read_text())[:n]
+
+
+def test_an_imported_coconut_writes_prosqa_as_coconut_does(tmp_path, capsys, base_dir):
+    """The method's sequences for a real ProsQA question, token for token, against Coconut's
+    dataset code's recipe: question + "\\n", <|start-latent|> <|latent|>×k <|end-latent|>, each
+    remaining step + "\\n", "### " + answer, eos; no bos."""
+    model = resized(GPT2LMHeadModel.from_pretrained(base_dir, local_files_only=True), 3)
+    state = {f"base_causallm.{k}": v for k, v in model.state_dict().items()}
+    torch.save(state, tmp_path / "checkpoint_6")
+    code, err = imported(capsys, str(tmp_path / "checkpoint_6"), "--format", "coconut", "--base",
+                         str(base_dir), "--out", str(tmp_path / "run"), "--option",
+                         "max_latent_stage=6")
+    assert code == 0, err
+    from workbench.methods import method_of
+    from workbench.methods.base import tokenize
+    from workbench.runs import load_run
+    from workbench.methods.base import Stage
+
+    run = load_run(tmp_path / "run")
+    method = method_of(run)
+    tok = original_tokenizer(base_dir, ("<|start-latent|>", "<|end-latent|>", "<|latent|>"))
+    start, end, latent = (tok.convert_tokens_to_ids(t) for t in
+                          ("<|start-latent|>", "<|end-latent|>", "<|latent|>"))
+    eos = tok.eos_token_id
+    for ex in first_prosqa():
+        ours = tokenize({**ex, "id": "x"}, run.tokenizer)
+        q = tok.encode(ex["question"] + "\n")
+        assert method.prompt(ours).tokens == q + [start] + [latent] * 6 + [end]
+        k = 2  # stage 2: two steps replaced by thoughts
+        want = (q + [start] + [latent] * k + [end]
+                + [t for s in ex["steps"][k:] for t in tok.encode(s + "\n")]
+                + tok.encode("### " + ex["answer"]) + [eos])
+        import random
+
+        got = method.encode(ours, Stage(k, f"stage {k}", 0, 10), 0, random.Random(0)).tokens
+        assert got == want
+
+
+def test_an_imported_icot_writes_its_text_format(tmp_path, capsys, base_dir):
+    """iCoT's data code: ' Q ' eos ' chain ' eos ' #### A ' eos; once the chain is internalised,
+    ' Q ' eos ' #### A ' eos."""
+    model = GPT2LMHeadModel.from_pretrained(base_dir, local_files_only=True)
+    src = tmp_path / "icot"
+    src.mkdir()
+    torch.save({f"base_model.{k}": v for k, v in model.state_dict().items()},
+               src / "state_dict.bin")
+    assert imported(capsys, str(src), "--format", "icot", "--base", str(base_dir), "--out",
+                    str(tmp_path / "run"), "--option", "max_cot_tokens=6")[0] == 0
+    from workbench.methods import method_of
+    from workbench.methods.base import tokenize
+    from workbench.runs import load_run
+    from workbench.methods.base import Stage
+
+    run = load_run(tmp_path / "run")
+    method = method_of(run)
+    tok = original_tokenizer(base_dir)
+    eos = tok.eos_token_id
+    ex = {"id": "m", "question": "3 * 4", "steps": ["3 * 4 = 12"], "answer": "12"}
+    import random
+
+    last = method.stages(10, 1)[-1]
+    got = method.encode(tokenize(ex, run.tokenizer), last, 0, random.Random(0)).tokens
+    assert got == tok.encode(" 3 * 4 ") + [eos] + tok.encode(" #### 12 ") + [eos]
+    assert isinstance(last, Stage) and method.prompt(tokenize(ex, run.tokenizer)).tokens \
+        == tok.encode(" 3 * 4 ")
+
+
+def test_an_imported_model_is_captured_and_analysed(tmp_path, capsys, base_dir):
+    """Capture and the analyses run on an imported Coconut, on Coconut's own ProsQA file."""
+    model = resized(GPT2LMHeadModel.from_pretrained(base_dir, local_files_only=True), 3)
+    torch.save({f"base_causallm.{k}": v for k, v in model.state_dict().items()},
+               tmp_path / "checkpoint_6")
+    run = tmp_path / "run"
+    assert imported(capsys, str(tmp_path / "checkpoint_6"), "--format", "coconut", "--base",
+                    str(base_dir), "--out", str(run), "--task", "prosqa", "--option",
+                    "max_latent_stage=6")[0] == 0
+    data = tmp_path / "prosqa.json"
+    data.write_text(json.dumps(first_prosqa(12)))
+    assert main(["capture", str(run), "--data", str(data), "--out", str(run / "store"),
+                 "--quiet"]) == 0
+    from workbench.store import open_store
+
+    store = open_store(run / "store")
+    assert len(store.examples) == 12 and store.n_layers == 2
+    assert sorted(set(store.column("step").tolist())) == list(range(6))
+    out = run / "analyses"
+    for args in (["alignment"], ["probes", "--target", "y_proof_node"],
+                 ["projections", "--method", "pca"], ["lens", "--run", str(run)]):
+        assert main(["analyze", args[0], str(run / "store"), "--out", str(out), *args[1:]]) == 0
+    assert main(["analyze", "interventions", str(run / "store"), "--out", str(out), "--limit",
+                 "3", "--quiet"]) == 0
+    alignment = json.loads((out / "alignment.json").read_text())
+    assert alignment["latent_steps"] == list(range(6)) and alignment["key"] == "node"
+    from app.data import find_runs
+
+    assert find_runs(tmp_path) == ["run"]  # not the Hugging Face GPT-2 beside it

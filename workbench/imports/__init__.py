@@ -11,7 +11,7 @@ downloaded and no code from the source runs: pickles are read with ``weights_onl
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +43,9 @@ class ImportConfig(Checked):
     """Task name recorded in the run (e.g. prosqa, gsm8k): what data it is meant for."""
     lora_alpha: PositiveFloat = 32.0
     """LoRA scaling numerator of a codi checkpoint (not stored in it; CODI's published 32)."""
+    option: list[str] = field(default_factory=list)
+    """The method's options as KEY=VALUE, as the original run used them (e.g.
+    max_latent_stage=6 thoughts_per_step=1 for Coconut's ProsQA model; thoughts=6 for CODI)."""
 
 
 def run_import(cfg: ImportConfig) -> Path:
@@ -52,7 +55,7 @@ def run_import(cfg: ImportConfig) -> Path:
     from workbench.imports.formats import LAYOUTS, split_state, weights_file
     from workbench.imports.gpt2 import check_state, read_config, to_hooked
     from workbench.io import sha256_file
-    from workbench.methods import method_class
+    from workbench.methods import get_method, method_class
     from workbench.runs import save_run
     from workbench.safety import check_output, replaceable_entry
 
@@ -82,20 +85,27 @@ def run_import(cfg: ImportConfig) -> Path:
     if tok_dir is None or not _has_tokenizer(tok_dir):
         raise UserError("no tokenizer (tokenizer.json, or vocab.json and merges.txt) here or "
                         "in --base", file=home, field="base")
-    roles = {"<eos>": "<|endoftext|>", "<bos>": "<|endoftext|>", **layout.roles}
-    tokenizer = BPETokenizer.from_directory(tok_dir, roles, layout.added_tokens,
-                                            name=f"{cfg.format}:{source.name}")
+    tokenizer = BPETokenizer.from_directory(tok_dir, layout.roles, layout.added_tokens,
+                                            name=f"{cfg.format}:{source.name}",
+                                            template=layout.template)
     d_vocab = state["transformer.wte.weight"].shape[0]
     if len(tokenizer) > d_vocab:
         raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the checkpoint's "
                         f"embedding {d_vocab} rows: --base is not the model it was trained from",
                         file=file, field="base")
     model, kwargs = to_hooked(state, gpt2_config)
-    method_module = method.import_module(own, file)
+    method_module, implied = method.import_module(own, file)
+    options = {**_options(cfg.option), **implied}
+    built = get_method(method.name, options, tokenizer)  # options valid, every role present
+    unset = [k for k in method.inference_options if options.get(k) is None]
+    if unset:
+        raise UserError(f"the {method.name} method needs {unset[0]} to run: give --option "
+                        f"{unset[0]}=N, the {method.inference_options[unset[0]]}",
+                        field="option")
     config: dict[str, Any] = {
         "model": kwargs,
         "task": {"name": cfg.task},
-        "method": {"name": method.name},
+        "method": {"name": method.name, **asdict(built.options)},
         "train": {"method": method.name, "size": "imported", "task": cfg.task},
         "imported": {"format": cfg.format, "source": str(file.resolve()),
                      "sha256": sha256_file(file), "base": str(base.resolve()) if base else None,
@@ -139,6 +149,22 @@ def _has_tokenizer(directory: Path | None) -> bool:
     return directory is not None and (
         (directory / "tokenizer.json").is_file()
         or ((directory / "vocab.json").is_file() and (directory / "merges.txt").is_file()))
+
+
+def _options(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value reads as JSON where it is (6, 0.5, true), else as text."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"{pair!r} is not KEY=VALUE", field="option")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 def _default_method(fmt: str) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from workbench.errors import UserError
+from workbench.tokenizer import TextTemplate
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class Layout:
     added_tokens: tuple[str, ...] = ()
     """Special tokens the original project appended to the base tokenizer, in order."""
     roles: dict[str, str] = field(default_factory=dict)
-    """Workbench role → the model's token (besides ``<eos>``/``<bos>`` = ``<|endoftext|>``)."""
+    """Workbench role → the model's token (or a text that is one token of it)."""
+    template: TextTemplate = TextTemplate(bos=False)
+    """How the original project writes question, steps and answer around those tokens."""
     extra_prefixes: tuple[str, ...] = ()
     """Prefixes of the method's own tensors kept apart (CODI's projection)."""
     duplicates: tuple[str, ...] = ()
@@ -52,28 +55,42 @@ class Layout:
     stage 0, which its run.py tells apart the same way)."""
 
 
+#: What every GPT-2 format shares: ``<|endoftext|>`` ends (and, where asked, opens) a sequence.
+_EOT_ROLES = {"<eos>": "<|endoftext|>", "<bos>": "<|endoftext|>"}
+
 LAYOUTS = {
-    "hf": Layout("hf", ("model.safetensors", "pytorch_model.bin"), "", False),
+    # a plain GPT-2: no template of its own; <|endoftext|> marks the answer (as in iCoT)
+    "hf": Layout("hf", ("model.safetensors", "pytorch_model.bin"), "", False,
+                 roles={**_EOT_ROLES, "<ans>": "<|endoftext|>", "<sep>": "\n"},
+                 template=TextTemplate(bos=False, answer=" {}")),
     # run.py: pad = eos, then add_tokens <|start-latent|>, <|end-latent|>, <|latent|> (ordinary
     # added tokens, ids 50257-50259 on GPT-2); the wrapper registers the input embedding a
     # second time as ``embedding``. A CoT stage-0 checkpoint has no prefix and no new tokens.
+    # dataset.py: question + "\n", each step + "\n", "### " + answer, eos; no bos.
     "coconut": Layout(
         "coconut", (), "base_causallm.", True,
         added_tokens=("<|start-latent|>", "<|end-latent|>", "<|latent|>"),
-        roles={"<bot>": "<|start-latent|>", "<eot>": "<|end-latent|>",
-               "<latent>": "<|latent|>"},
+        roles={**_EOT_ROLES, "<bot>": "<|start-latent|>", "<eot>": "<|end-latent|>",
+               "<latent>": "<|latent|>", "<ans>": "###", "<sep>": "\n",
+               "<pad>": "<|endoftext|>"},
+        template=TextTemplate(bos=False, question="{}\n", answer=" {}"),
         duplicates=("embedding.weight",), plain_ok=True),
-    # save_pretrained: its own config.json (base_model, tokenizer_name) and state_dict.bin; eos
-    # separates question, chain and answer; no tokens added
-    "icot": Layout("icot", ("state_dict.bin",), "base_model.", False),
+    # save_pretrained: its own config.json (base_model, tokenizer_name) and state_dict.bin; the
+    # text is " Q " eos " chain " eos " #### A " eos: eos separates, no tokens are added
+    "icot": Layout("icot", ("state_dict.bin",), "base_model.", False,
+                   roles={**_EOT_ROLES, "<ans>": "<|endoftext|>", "<sep>": "<|endoftext|>"},
+                   template=TextTemplate(bos=False, question=" {} ", answer=" #### {} ")),
     # Trainer.save_model of the CODI module (pytorch_model.bin; model.safetensors when saving
     # them worked); the tokenizer gains [PAD] (50257) and the embedding two more rows, the
-    # begin/end-of-thought ids 50258/50259, which have no strings: named here <|bot|>, <|eot|>
+    # begin/end-of-thought ids 50258/50259, which have no strings: named here <|bot|>, <|eot|>.
+    # The answer is written "The answer is: A"; its distillation point is the ":".
     "codi": Layout(
         "codi", ("pytorch_model.bin", "model.safetensors"), "codi.base_model.model.", True,
         added_tokens=("[PAD]", "<|bot|>", "<|eot|>"),
-        roles={"<bot>": "<|bot|>", "<eot>": "<|eot|>", "<pad>": "[PAD]",
-               "<latent>": "[PAD]"},  # a thought's input is its embedding, not a token's
+        roles={**_EOT_ROLES, "<bot>": "<|bot|>", "<eot>": "<|eot|>", "<pad>": "[PAD]",
+               "<latent>": "[PAD]",  # a thought's input is its embedding, not a token's
+               "<ans>": ":", "<sep>": "\n"},
+        template=TextTemplate(bos=False, before_answer="The answer is", answer=" {}"),
         extra_prefixes=("prj.",)),
 }
 

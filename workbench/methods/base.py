@@ -42,8 +42,11 @@ class Tokenized:
 
 
 def tokenize(example: Example, tok: Tokenizer) -> Tokenized:
-    return Tokenized(tok.encode(example["question"]), [tok.encode(s) for s in example["steps"]],
-                     tok.encode(example["answer"]), example)
+    """The example's texts encoded as the tokenizer's template writes them."""
+    t = tok.template
+    return Tokenized(tok.encode(t.fill("question", example["question"])),
+                     [tok.encode(t.fill("step", s)) for s in example["steps"]],
+                     tok.encode(t.fill("answer", example["answer"])), example)
 
 
 @dataclass
@@ -227,6 +230,9 @@ class Method:
     import_formats: ClassVar[tuple[str, ...]] = ()
     """Checkpoint formats of ``lwb import`` whose models run this method's rollout by default
     (the original project's method)."""
+    inference_options: ClassVar[dict[str, str]] = {}
+    """Options that training fills in from the task and inference cannot do without (Coconut's
+    max_latent_stage): what ``lwb import`` must be told, each with a hint."""
 
     @classmethod
     def proof_step(cls, options: Mapping[str, Any], kind: str, step: int) -> int:
@@ -239,6 +245,12 @@ class Method:
         self.tok = tokenizer
         self.bos, self.eos, self.ans = tokenizer.id(BOS), tokenizer.id(EOS), tokenizer.id(ANSWER)
         self.sep = tokenizer.id(SEP)
+        template = tokenizer.template
+        #: what opens every sequence (``<bos>``, or nothing where the model's template has none)
+        self.start: list[int] = [self.bos] if template.bos else []
+        #: the ``<ans>`` marker with the text its template writes before it
+        self.answer_mark: list[int] = [*(tokenizer.encode(template.before_answer)
+                                         if template.before_answer else []), self.ans]
         #: The method's own trainable parameters beside the model's (CODI's projection), built
         #: by :meth:`attach`; trained, checkpointed and saved as ``method.safetensors`` with the
         #: run. None for a method that has none.
@@ -250,14 +262,16 @@ class Method:
         return None
 
     @classmethod
-    def import_module(cls, tensors: Mapping[str, Tensor], file: Path) -> torch.nn.Module | None:
+    def import_module(cls, tensors: Mapping[str, Tensor], file: Path
+                      ) -> tuple[torch.nn.Module | None, dict[str, Any]]:
         """The method's own parameters from an imported checkpoint's tensors of its own (the
-        keys past the model's, e.g. CODI's ``prj.*``); a method that keeps none refuses them."""
+        keys past the model's, e.g. CODI's ``prj.*``), and the options their shapes imply; a
+        method that keeps none refuses them."""
         if tensors:
             raise UserError(f"the checkpoint holds tensors of its own ({sorted(tensors)[0]}, "
                             f"…) that the {cls.name} method does not keep", file=file,
                             field="method")
-        return None
+        return None, {}
 
     def attach(self, model: HookedTransformer, seed: int = 0) -> torch.nn.Module | None:
         """Build :attr:`module` for ``model`` (initialised from ``seed``, without touching the
@@ -318,7 +332,7 @@ class Method:
         if self.answer_in_prompt:
             return []
         steps = self.steps_with_separators(ex.steps) if self.written_steps else []
-        return [*steps, self.ans]
+        return [*steps, *self.answer_mark]
 
     def latent_steps(self, ex: Tokenized) -> int:
         return 0

@@ -63,6 +63,9 @@ class Coconut(Method):
     color = "#ff7f0e"
     published = {"prosqa": 97.0, "prontoqa": 99.8}
     import_formats = ("coconut",)
+    inference_options = {"max_latent_stage": "stages of thoughts it was trained to (the "
+                                              "published ProsQA and ProntoQA runs: 6; GSM8k: 3, "
+                                              "with thoughts_per_step=2)"}
     published_ttft = "≈ 6.7"
     Options = CoconutOptions
     description = "question → continuous thoughts → answer (stage curriculum)"
@@ -111,9 +114,9 @@ class Coconut(Method):
         last = k >= int(o.max_latent_stage)
         replaced = len(ex.steps) if last else min(k, len(ex.steps))
         n = k * o.thoughts_per_step if o.pad_latent_to_max else replaced * o.thoughts_per_step
-        b = Builder().add([self.bos, *ex.question, self.bot]).mark_align()
+        b = Builder().add([*self.start, *ex.question, self.bot]).mark_align()
         b.add([self.latent] * n, latent=True)
-        rest = [*self.steps_with_separators(ex.steps[replaced:]), self.ans, *ex.answer, self.eos]
+        rest = [*self.steps_with_separators(ex.steps[replaced:]), *self.answer_mark, *ex.answer, self.eos]
         return b.add([self.eot]).add(rest, weight=weight).done()
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:

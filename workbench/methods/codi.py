@@ -147,8 +147,10 @@ class CODI(Method):
     PUBLISHED_PROJECTION = {"prj.1.": "net.1.", "prj.3.": "net.3.", "prj.ln.": "net.4."}
 
     @classmethod
-    def import_module(cls, tensors: Mapping[str, Tensor], file: Path) -> nn.Module | None:
-        """The published checkpoint's projection ``prj.*`` as :class:`Projection`."""
+    def import_module(cls, tensors: Mapping[str, Tensor], file: Path
+                      ) -> tuple[nn.Module | None, dict[str, Any]]:
+        """The published checkpoint's projection ``prj.*`` as :class:`Projection`, and its
+        width as ``projection_dim``."""
         from workbench.runs import load_module_state
 
         state = {}
@@ -164,7 +166,7 @@ class CODI(Method):
         hidden, d_model = state["net.1.weight"].shape
         module = Projection(d_model, hidden)
         load_module_state(module, state, file)
-        return module
+        return module, {"projection_dim": int(hidden)}
 
     def build_module(self, model: HookedTransformer) -> nn.Module:
         d = model.cfg.d_model
@@ -172,14 +174,14 @@ class CODI(Method):
 
     # -- sequences -------------------------------------------------------------------------------
     def student(self, ex: Tokenized, weight: float) -> Builder:
-        b = Builder().add([self.bos, *ex.question, self.bot]).mark_align()
+        b = Builder().add([*self.start, *ex.question, self.bot]).mark_align()
         b.add([self.latent] * self.options.thoughts, latent=True)
-        return b.add([self.eot, self.ans]).add([*ex.answer, self.eos], weight=weight)
+        return b.add([self.eot, *self.answer_mark]).add([*ex.answer, self.eos], weight=weight)
 
     def teacher(self, ex: Tokenized) -> Encoded:
         steps = ex.steps[:-1] if self.options.drop_last_step else ex.steps
-        rest = [*self.steps_with_separators(steps), self.ans, *ex.answer, self.eos]
-        return Builder().add([self.bos, *ex.question]).add(rest, weight=1.0).done()
+        rest = [*self.steps_with_separators(steps), *self.answer_mark, *ex.answer, self.eos]
+        return Builder().add([*self.start, *ex.question]).add(rest, weight=1.0).done()
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
         s = self.student(ex, 1.0).done()

@@ -29,11 +29,11 @@ class CoT(Method):
     answer_in_prompt = False
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
-        rest = [*self.steps_with_separators(ex.steps), self.ans, *ex.answer, self.eos]
-        return Builder().add([self.bos, *ex.question]).add(rest, weight=1.0).done()
+        rest = [*self.steps_with_separators(ex.steps), *self.answer_mark, *ex.answer, self.eos]
+        return Builder().add([*self.start, *ex.question]).add(rest, weight=1.0).done()
 
     def prompt(self, ex: Tokenized) -> Encoded:
-        return Builder().add([self.bos, *ex.question]).mark_align().done()
+        return Builder().add([*self.start, *ex.question]).mark_align().done()
 
     def max_length(self, ex: Tokenized) -> int:
         return len(ex.question) + sum(len(s) + 1 for s in ex.steps) + len(ex.answer) + 3

@@ -120,11 +120,11 @@ class ICoT(Method):
         cot = self.steps_with_separators(ex.steps)
         base = self.removed_at(stage.index)
         cut = len(cot) if base is None else min(len(cot), base + self.offset(rng))
-        rest = [*cot[cut:], self.ans, *ex.answer, self.eos]
-        return Builder().add([self.bos, *ex.question]).add(rest, weight=1.0).done()
+        rest = [*cot[cut:], *self.answer_mark, *ex.answer, self.eos]
+        return Builder().add([*self.start, *ex.question]).add(rest, weight=1.0).done()
 
     def prompt(self, ex: Tokenized) -> Encoded:
-        return Builder().add([self.bos, *ex.question]).mark_align().done()
+        return Builder().add([*self.start, *ex.question]).mark_align().done()
 
     def max_length(self, ex: Tokenized) -> int:
         return len(ex.question) + sum(len(s) + 1 for s in ex.steps) + len(ex.answer) + 3

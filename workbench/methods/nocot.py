@@ -27,11 +27,11 @@ class NoCoT(Method):
     step_kind = "answer"
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
-        return (Builder().add([self.bos, *ex.question, self.ans])
+        return (Builder().add([*self.start, *ex.question, *self.answer_mark])
                 .add([*ex.answer, self.eos], weight=1.0).done())
 
     def prompt(self, ex: Tokenized) -> Encoded:
-        return Builder().add([self.bos, *ex.question, self.ans]).mark_align().done()
+        return Builder().add([*self.start, *ex.question, *self.answer_mark]).mark_align().done()
 
     def max_length(self, ex: Tokenized) -> int:
         return len(ex.question) + len(ex.answer) + 3

@@ -81,6 +81,7 @@ class RiM(Method):
     label = "RiM"
     order = 40
     color = "#2ca02c"
+    inference_options = {"blocks": "memory blocks the model was trained with"}
     published_ttft = "≈ 1"
     Options = RiMOptions
     description = "question → K memory blocks (one pass, block-causal) → readouts"
@@ -111,7 +112,7 @@ class RiM(Method):
 
     def _memory(self, ex: Tokenized) -> tuple[Builder, list[int]]:
         """Question and blocks; returns the builder and each block's last position."""
-        b = Builder().add([self.bos, *ex.question]).mark_align()
+        b = Builder().add([*self.start, *ex.question]).mark_align()
         ends = []
         for j in range(1, self.K + 1):
             b.add([self.open, *[self.mem] * self.options.memory, self.close], level=j)
