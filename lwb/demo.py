@@ -238,6 +238,15 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path, n_jobs: int = -1
             job()
 
 
+def _compared(file: Path) -> list[str] | None:
+    """The runs a ``compare.json`` tabulates (None: no such file)."""
+    if not file.exists():
+        return None
+    from workbench.artifacts import read_analysis
+
+    return [str(r) for r in read_analysis(file).get("config", {}).get("runs", [])]
+
+
 def _count_lines(path: Path) -> int:
     with path.open("rb") as f:
         return sum(1 for line in f if line.strip())
@@ -321,8 +330,8 @@ def run_demo(cfg: DemoConfig) -> list[dict[str, Any]]:
     runs = prepare_runs(cfg, root)
     capture_and_analyse_all(cfg, root, runs)
     compare_out = root / "compare"
-    if not (compare_out / "compare.json").exists():
-        from analyses import compare
+    if _compared(compare_out / "compare.json") != [str(r) for r in runs]:  # absent, or of
+        from analyses import compare  # another set of runs (a group added since)
 
         compare.run(compare.CompareConfig(runs=[str(r) for r in runs], out=str(compare_out)))
     rows = summary(runs)

@@ -33,6 +33,15 @@ def test_quick_demo_makes_every_artifact_and_reuses_them(tmp_path, capsys):
     stamps = {f: f.stat().st_mtime_ns for f in files}
     assert main(["demo", "--quick", "--no-app", "--quiet", "--out", str(root)]) == 0
     assert {f: f.stat().st_mtime_ns for f in files} == stamps, "finished steps are reused"
+    # a comparison of another set of runs (a demo root from before a method was added) is redone
+    from analyses.compare import CompareConfig
+    from analyses.compare import run as compare_runs
+
+    runs = [str(root / f"reach-{m}") for m in METHODS]
+    compare_runs(CompareConfig(runs=runs[:2], out=str(root / "compare")))
+    assert main(["demo", "--quick", "--no-app", "--quiet", "--out", str(root)]) == 0
+    redone = json.loads((root / "compare" / "compare.json").read_text())
+    assert [r["run"] for r in redone["rows"]] == runs
     # the captures hold the 16 questions of the tiny test split; asking for 8 is refused with a
     # one-line error from the worker process that found it (its file and field cross over)
     capsys.readouterr()
