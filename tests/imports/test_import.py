@@ -286,9 +286,8 @@ def test_an_imported_coconut_writes_prosqa_as_coconut_does(tmp_path, capsys, bas
                          "max_latent_stage=6")
     assert code == 0, err
     from workbench.methods import method_of
-    from workbench.methods.base import tokenize
+    from workbench.methods.base import Stage, tokenize
     from workbench.runs import load_run
-    from workbench.methods.base import Stage
 
     run = load_run(tmp_path / "run")
     method = method_of(run)
@@ -321,9 +320,8 @@ def test_an_imported_icot_writes_its_text_format(tmp_path, capsys, base_dir):
     assert imported(capsys, str(src), "--format", "icot", "--base", str(base_dir), "--out",
                     str(tmp_path / "run"), "--option", "max_cot_tokens=6")[0] == 0
     from workbench.methods import method_of
-    from workbench.methods.base import tokenize
+    from workbench.methods.base import Stage, tokenize
     from workbench.runs import load_run
-    from workbench.methods.base import Stage
 
     run = load_run(tmp_path / "run")
     method = method_of(run)
