@@ -116,7 +116,8 @@ class Coconut(Method):
         n = k * o.thoughts_per_step if o.pad_latent_to_max else replaced * o.thoughts_per_step
         b = Builder().add([*self.start, *ex.question, self.bot]).mark_align()
         b.add([self.latent] * n, latent=True)
-        rest = [*self.steps_with_separators(ex.steps[replaced:]), *self.answer_mark, *ex.answer, self.eos]
+        rest = [*self.steps_with_separators(ex.steps[replaced:]), *self.answer_mark, *ex.answer,
+                self.eos]
         return b.add([self.eot]).add(rest, weight=weight).done()
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:

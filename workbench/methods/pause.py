@@ -31,7 +31,8 @@ class Pause(Method):
     latent = True
 
     def _head(self, ex: Tokenized) -> list[int]:
-        return [*self.start, *ex.question, *[self.tok.id(PAUSE)] * self.options.pauses, *self.answer_mark]
+        pauses = [self.tok.id(PAUSE)] * self.options.pauses
+        return [*self.start, *ex.question, *pauses, *self.answer_mark]
 
     def encode(self, ex: Tokenized, stage: Stage, step: int, rng: random.Random) -> Encoded:
         return Builder().add(self._head(ex)).add([*ex.answer, self.eos], weight=1.0).done()
