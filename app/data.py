@@ -78,11 +78,7 @@ def find_runs(root: str | Path) -> list[str]:
                     continue
             except OSError:
                 continue
-            if (path / CONFIG).is_file() and any(
-                    (path / name).exists() for name in ("manifest.json", "log.jsonl",
-                                                        "checkpoints")):
-                # a run lwb wrote, finished or training (a Hugging Face model directory
-                # beside the runs, also with a config.json, is not one)
+            if (path / CONFIG).is_file():
                 found.append(path.relative_to(root).as_posix())
             elif depth < MAX_DEPTH:
                 walk(path, depth + 1)

@@ -28,7 +28,7 @@ COMMANDS["analyze compare"] = ["analyze", "compare", "RUN"]
 #: Values no numeric flag accepts.
 ALWAYS_BAD = ["-1", "nan", "inf", "-inf", "1e400", "x", "2.5e"]
 #: Flags where -1 has a meaning (every core; the last layer, counted from the end).
-MINUS_ONE_OK = {"--n-jobs", "--layer@analyze projections"}
+MINUS_ONE_OK = {"--n-jobs", "--workers@demo", "--layer@analyze projections"}
 #: Flags where 0 has a meaning (off, none, the default, the embeddings, a seed).
 ZERO_OK = {"--seed", "--data-seed", "--depth-warmup", "--warmup-steps", "--weight-decay",
            "--grad-clip", "--eval-every", "--checkpoint-every", "--latency-examples",
