@@ -60,7 +60,58 @@ def run_row(path: Path, split: str = "test") -> dict[str, Any]:
         "train_seconds": train.get("seconds"), "n": result.get("n"),
         "final_loss": train.get("final_loss"),
         "valid_accuracy": (metrics.get("valid") or {}).get("accuracy"),
+        "by_depth": depth_records(result.get("by_depth")),
     }
+
+
+def depth_records(by_depth: Any) -> list[dict[str, Any]] | None:
+    """``metrics.json``'s per-depth accuracies as ``[{depth, accuracy, n, ci}]`` in depth order,
+    ``ci`` the 95 % Wilson interval over that depth's examples (None: no per-depth metrics)."""
+    from workbench.stats import wilson
+
+    if not isinstance(by_depth, dict) or not by_depth:
+        return None
+    out = []
+    for depth, cell_ in sorted(by_depth.items(), key=lambda kv: int(kv[0])):
+        acc, n = cell_.get("accuracy"), int(cell_.get("n") or 0)
+        lo, hi = wilson(acc, n) if acc is not None else (None, None)
+        out.append({"depth": int(depth), "accuracy": acc, "n": n,
+                    "ci": None if lo is None else [lo, hi]})
+    return out
+
+
+def depth_figure(rows: list[dict[str, Any]]) -> Any:
+    """Test accuracy by reasoning depth, one line per run (its method's colour), 95 % Wilson
+    intervals as error bars; one panel per task; a dotted line at 0.5 where every answer is one
+    of two candidates (reach)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = [r for r in rows if r.get("by_depth")]
+    tasks = sorted({r["task"] for r in rows})
+    fig = make_subplots(rows=1, cols=max(1, len(tasks)), shared_yaxes=True,
+                        subplot_titles=tasks or None)
+    for j, task in enumerate(tasks, start=1):
+        for r in sorted((r for r in rows if r["task"] == task),
+                        key=lambda r: (sort_key(r["method"]), r["run"])):
+            cells = r["by_depth"]
+            y = [c["accuracy"] for c in cells]
+            fig.add_trace(go.Scatter(
+                x=[c["depth"] for c in cells], y=y, mode="lines+markers",
+                name=f"{Path(r['run']).name} ({_name(r['method'])})",
+                line={"color": color_of(r["method"])},
+                error_y={"type": "data", "symmetric": False,
+                         "array": [(c["ci"][1] - v) if c["ci"] else 0 for c, v in zip(cells, y)],
+                         "arrayminus": [(v - c["ci"][0]) if c["ci"] else 0
+                                        for c, v in zip(cells, y)]},
+                text=[f"n {c['n']}" for c in cells],
+                hovertemplate="depth %{x}: %{y:.3f} (%{text})"), row=1, col=j)
+        if task.startswith("reach"):
+            fig.add_hline(y=0.5, line={"color": "#999", "dash": "dot"}, row=1, col=j,
+                          annotation_text="chance", annotation_position="bottom right")
+        fig.update_xaxes(title_text="reasoning depth", dtick=1, row=1, col=j)
+    return style(fig, "Test accuracy by reasoning depth (95 % Wilson intervals over each "
+                      "depth's examples)", "reasoning depth", "accuracy")
 
 
 def compare_runs(paths: list[Path], split: str = "test") -> list[dict[str, Any]]:

@@ -268,7 +268,7 @@ def run_summary(root: str | Path, name: str) -> dict[str, Any]:
     from workbench.runs import read_config
 
     run = resolve_run(root, name)
-    row: dict[str, Any] = {k: None for k in RUN_COLUMNS}
+    row: dict[str, Any] = {k: None for k in (*RUN_COLUMNS, "by_depth")}
     row["run"] = name
     try:
         for file in (CONFIG, "metrics.json"):
@@ -300,7 +300,8 @@ def runs_table(root: str | Path) -> Any:
     import pandas as pd
 
     rows = [run_summary(root, name) for name in find_runs(root)]
-    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    # by_depth (per-depth accuracies, for the depth figure) rides along, not shown as a column
+    return pd.DataFrame(rows, columns=[*RUN_COLUMNS, "by_depth"])
 
 
 def compare_rows(table: Any) -> list[dict[str, Any]]:

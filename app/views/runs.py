@@ -18,7 +18,7 @@ for col, key in zip(filters, ("task", "method", "size")):
     # Runs whose config does not say (a broken config.json) stay until a filter is narrowed.
     table = table[table[key].isin(chosen) | (table[key].isna() & (len(chosen) == len(values)))]
 
-shown = table.rename(columns=browse.RUN_COLUMNS)
+shown = table.drop(columns=["by_depth"]).rename(columns=browse.RUN_COLUMNS)
 shown["seed"] = pd.to_numeric(shown["seed"], errors="coerce").astype("Int64")
 shown["parameters"] = pd.to_numeric(shown["parameters"], errors="coerce").astype("Int64")
 st.markdown(f"**{len(shown)} runs** under `{root}`")
@@ -28,8 +28,22 @@ common.table(shown, "runs", column_config={
     "generated tokens": st.column_config.NumberColumn(format="%.2f"),
     "time to first token (ms)": st.column_config.NumberColumn(format="%.2f")})
 
-st.header("Efficiency and scaling")
 rows = browse.compare_rows(table)
+st.header("Accuracy by reasoning depth")
+deep = [r for r in rows if r.get("by_depth")]
+if not deep:
+    st.info("no run among those shown has per-depth test metrics (tasks with a depth, such as "
+            "reach and ProsQA, record them when `lwb train` evaluates)")
+else:
+    from analyses.compare import depth_figure
+
+    common.figure(depth_figure(deep), "accuracy-by-depth")
+    common.table(pd.DataFrame([
+        {"run": r["run"], "method": r["method"], "depth": c["depth"], "accuracy": c["accuracy"],
+         "95 % CI": (f"[{c['ci'][0]:.3f}, {c['ci'][1]:.3f}]" if c["ci"] else "–"), "n": c["n"]}
+        for r in deep for c in r["by_depth"]]), "accuracy-by-depth-table")
+
+st.header("Efficiency and scaling")
 if not rows:
     st.info("no run with test metrics among those shown: finish `lwb train` (it evaluates on the "
             "test split) or run `lwb eval RUN --data TEST.jsonl`")

@@ -109,7 +109,22 @@ def test_runs_page_tabulates_every_run_with_its_metrics(page, runs_root):
     assert any(t.startswith("Scaling: accuracy against parameters") for t in titles(at))
     saved = json.loads((runs_root / "compare" / "compare.json").read_text())
     assert f"{len(saved['rows'])} runs, split test" in text(at, "caption")
-    assert downloads(at).count("download figure (HTML)") == len(figures(at)) == 2
+    # accuracy by depth: each run's line is its metrics' by_depth, error bars the 95 % Wilson
+    # interval (computed here by hand) over that depth's test examples
+    depth = next(f for f in figures(at)
+                 if f["layout"]["title"]["text"].startswith("Test accuracy by reasoning depth"))
+    for name in ("chain-rim", "chain-cot"):
+        cells = json.loads((runs_root / name / "metrics.json").read_text())["test"]["by_depth"]
+        trace = next(t for t in depth["data"] if t["name"].startswith(f"{name} "))
+        assert [int(d) for d in cells] == list(trace["x"])
+        for c, y, up, down in zip(cells.values(), trace["y"], trace["error_y"]["array"],
+                                  trace["error_y"]["arrayminus"]):
+            p_, n, z = c["accuracy"], c["n"], 1.96
+            centre = (p_ + z * z / (2 * n)) / (1 + z * z / n)
+            half = z * ((p_ * (1 - p_) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+            assert y == pytest.approx(p_)
+            assert (y + up, y - down) == pytest.approx((centre + half, centre - half))
+    assert downloads(at).count("download figure (HTML)") == len(figures(at)) == 3
     assert downloads(at).count("download table (CSV)") == len(tables(at))
 
 
