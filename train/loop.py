@@ -24,6 +24,7 @@ from train import checkpoint
 from train.config import TrainConfig
 from train.data import fresh_examples, load_split, tokenize_split
 from train.distributed import World, barrier, setup, sum_gradients, sum_scalar, teardown
+from train.imported import grown_state, is_imported, model_config_for, tokenizer_for
 from train.resume import check_same_run, truncate_log
 from workbench.errors import UserError
 from workbench.inference import evaluate
@@ -111,7 +112,7 @@ def build_config(cfg: TrainConfig, method: Method, tok: Tokenizer, n_ctx: int,
 
 
 def init_from_run(model: torch.nn.Module, config: dict[str, Any], tok: Tokenizer,
-                  source: str) -> dict[str, Any]:
+                  source: str, loaded: Any = None) -> dict[str, Any]:
     """Load a finished run's final weights into ``model``; returns what the new run records
     (the source run, its method and the sha256 of its weights). Shapes and vocabularies must
     agree, except the context length: positions both models have take the source's embedding,
@@ -119,17 +120,19 @@ def init_from_run(model: torch.nn.Module, config: dict[str, Any], tok: Tokenizer
     trained them). Every other difference is a one-line error naming the source."""
     from workbench.runs import load_run
 
-    src = load_run(source)
-    if src.tokenizer != tok:
+    src = loaded or load_run(source)
+    imported = is_imported(src)
+    if (tokenizer_for(src) if imported else src.tokenizer) != tok:
         raise UserError("its tokenizer differs from this run's (another task?)",
                         file=Path(source) / TOKENIZER, field="init_from")
     mine, theirs = config["model"], src.config["model"]
+    grows = ("d_vocab",) if imported else ()  # an imported model gains the roles' tokens
     for key in sorted(set(mine) | set(theirs)):
-        if key not in ("seed", "n_ctx") and mine.get(key) != theirs.get(key):
+        if key not in ("seed", "n_ctx", *grows) and mine.get(key) != theirs.get(key):
             raise UserError(f"model.{key} is {theirs.get(key)!r} there but {mine.get(key)!r} here "
                             "(pass the same --size)", file=Path(source) / CONFIG,
                             field="init_from")
-    state = src.model.state_dict()
+    state = grown_state(src.model.state_dict(), int(mine["d_vocab"]))
     own_pos = model.state_dict()["pos_embed.W_pos"].clone()
     shared = min(len(own_pos), len(state["pos_embed.W_pos"]))
     own_pos[:shared] = state["pos_embed.W_pos"][:shared]
@@ -157,7 +160,14 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.out = Path(cfg.out)
         self.created: dict[str, bool] | None = None  # set by prepare_run_dir on a fresh run
-        self.tok = task_tokenizer(cfg.task)
+        # an imported model (lwb import) brings its own tokenizer and shape
+        self.source = None
+        if cfg.init_from:
+            from workbench.runs import load_run
+
+            self.source = load_run(cfg.init_from)
+        base = self.source if self.source is not None and is_imported(self.source) else None
+        self.tok = tokenizer_for(base) if base else task_tokenizer(cfg.task)
         if cfg.depth_warmup and not cfg.fresh:
             raise UserError("--depth-warmup shapes the fresh batches; pass --fresh too",
                             field="depth_warmup")
@@ -176,12 +186,17 @@ class Trainer:
         if n_ctx < longest:
             raise UserError(f"--n-ctx {n_ctx} is shorter than the longest sequence ({longest})",
                             field="n_ctx")
-        self.n_ctx = n_ctx
         sizes = {s: len(v) for s, v in self.data.items()}
         self.config = build_config(cfg, self.method, self.tok, n_ctx, sizes)
+        if base:
+            self.config["model"] = model_config_for(base, self.tok, longest, cfg.init_from)
+            n_ctx = self.config["model"]["n_ctx"]
+        self.n_ctx = n_ctx
         self.model = build_model(self.config["model"], device=cfg.device)
         if cfg.init_from:
-            self.config["init"] = init_from_run(self.model, self.config, self.tok, cfg.init_from)
+            self.config["init"] = init_from_run(self.model, self.config, self.tok, cfg.init_from,
+                                                loaded=self.source)
+            self.source = None  # its weights are in self.model now
         # the method's own parameters (if any) train beside the model's
         extra = self.method.attach(self.model, seed=cfg.seed)
         self.trainable: torch.nn.Module = (self.model if extra is None

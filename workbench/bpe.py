@@ -172,3 +172,19 @@ def load_tokenizer(path: str | Path) -> Any:
     if isinstance(value, dict) and value.get("kind") == "bpe":
         return BPETokenizer.from_file_data(parse(BPETokenizerFile, value, file=path), path)
     return Tokenizer.load(path)
+
+
+def with_every_role(tok: BPETokenizer) -> BPETokenizer:
+    """``tok`` with a token for every workbench role it lacks (RiM's ``<b>`` ``<m>`` ``</b>``
+    ``<r>``, ``<pause>``, …), appended in the roles' order as special tokens named after the
+    role: what fine-tuning an imported model with any method needs. Deterministic, so a resumed
+    fine-tune rebuilds the same tokenizer."""
+    from tokenizers import Tokenizer as HF
+
+    missing = [r for r in SPECIAL_TOKENS if r not in tok.roles]
+    if not missing:
+        return tok
+    hf = HF.from_str(tok.hf.to_str())
+    hf.add_special_tokens(missing)
+    return BPETokenizer(hf, {**tok.roles, **{r: r for r in missing}}, name=tok.name,
+                        template=tok.template)

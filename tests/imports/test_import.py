@@ -366,3 +366,56 @@ def test_an_imported_model_is_captured_and_analysed(tmp_path, capsys, base_dir):
     from app.data import find_runs
 
     assert "run" in find_runs(tmp_path)
+
+
+def test_a_rim_fine_tune_of_an_imported_gpt2_runs_resumes_and_evaluates(tmp_path, capsys):
+    """``lwb train --init-from`` an imported GPT-2: the run keeps its BPE tokenizer (plus RiM's
+    tokens) and shape, starts from its weights, resumes bit for bit after a SIGKILL and
+    evaluates."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "hf"
+    tiny_gpt2(tiny_tokenizer(src)).save_pretrained(src)
+    assert imported(capsys, str(src), "--out", str(tmp_path / "gpt2"))[0] == 0
+
+    def argv(out, *extra):
+        return ["train", "--task", "reach", "--preset", "tiny", "--method", "rim", "--init-from",
+                str(tmp_path / "gpt2"), "--steps", "40", "--batch-size", "4", "--lr", "1e-3",
+                "--threads", "1", "--checkpoint-every", "4", "--eval-every", "20",
+                "--latency-examples", "2", "--quiet", "--out", str(out), *extra]
+
+    assert main(argv(tmp_path / "reference")) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "lwb.cli", *argv(tmp_path / "killed")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    pointer = tmp_path / "killed" / "checkpoints" / "latest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if pointer.exists() and json.loads(pointer.read_text())["step"] >= 8:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    assert main(argv(tmp_path / "killed", "--resume")) == 0
+    a = safetensors.torch.load_file(tmp_path / "reference" / "model.safetensors")
+    b = safetensors.torch.load_file(tmp_path / "killed" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    from workbench.runs import load_run
+
+    run, base = load_run(tmp_path / "killed"), load_run(tmp_path / "gpt2")
+    assert run.tokenizer.encode("Alex is a yumpus.") == base.tokenizer.encode("Alex is a yumpus.")
+    assert run.tokenizer.id("<m>") >= len(base.tokenizer)  # RiM's tokens appended
+    assert run.config["model"]["d_model"] == 32 and run.config["init"]["method"] == "nocot"
+    before = base.model.state_dict()["blocks.0.attn.W_Q"]
+    assert not torch.equal(a["blocks.0.attn.W_Q"], before)  # trained from it
+    capsys.readouterr()
+    data = tmp_path / "test.jsonl"
+    assert main(["data", "generate", "--task", "reach", "--preset", "tiny", "--split", "test",
+                 "--out", str(data)]) == 0
+    assert main(["eval", str(tmp_path / "killed"), "--data", str(data), "--out",
+                 str(tmp_path / "eval.json")]) == 0
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["n"] == 16 and 0.0 <= result["accuracy"] <= 1.0
