@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
-from conftest import resized, tiny_gpt2, tiny_tokenizer
 from transformers import GPT2LMHeadModel
 
 from lwb.cli import main
+from tests.imports.tiny_gpt2 import resized, tiny_gpt2, tiny_tokenizer
 
 
 def plain_tl(run: Path):
@@ -333,8 +333,9 @@ def test_an_imported_icot_writes_its_text_format(tmp_path, capsys, base_dir):
     last = method.stages(10, 1)[-1]
     got = method.encode(tokenize(ex, run.tokenizer), last, 0, random.Random(0)).tokens
     assert got == tok.encode(" 3 * 4 ") + [eos] + tok.encode(" #### 12 ") + [eos]
+    # its inference prompt is cut after the first eos, as iCoT's is
     assert isinstance(last, Stage) and method.prompt(tokenize(ex, run.tokenizer)).tokens \
-        == tok.encode(" 3 * 4 ")
+        == tok.encode(" 3 * 4 ") + [eos]
 
 
 def test_an_imported_model_is_captured_and_analysed(tmp_path, capsys, base_dir):
@@ -419,3 +420,76 @@ def test_a_rim_fine_tune_of_an_imported_gpt2_runs_resumes_and_evaluates(tmp_path
                  str(tmp_path / "eval.json")]) == 0
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["n"] == 16 and 0.0 <= result["accuracy"] <= 1.0
+
+
+def _hf(tmp_path):
+    src = tmp_path / "hf"
+    model = tiny_gpt2(tiny_tokenizer(src))
+    model.save_pretrained(src)
+    return src, []
+
+
+def _icot(tmp_path, base_dir):
+    src = tmp_path / "icot"
+    src.mkdir()
+    model = GPT2LMHeadModel.from_pretrained(base_dir, local_files_only=True)
+    torch.save({f"base_model.{k}": v for k, v in model.state_dict().items()},
+               src / "state_dict.bin")
+    return src, ["--base", str(base_dir), "--option", "max_cot_tokens=8"]
+
+
+def _codi(tmp_path, base_dir):
+    codi_checkpoint(base_dir, tmp_path / "codi")
+    return tmp_path / "codi", ["--base", str(base_dir), "--option", "thoughts=3"]
+
+
+@pytest.mark.parametrize("fmt", ["hf", "icot", "codi"])
+def test_every_format_is_captured_and_analysed_on_reach(fmt, tmp_path, capsys, base_dir):
+    """hf, iCoT and CODI imports through capture and every analysis (Coconut's: above, on
+    ProsQA), on the reach task's tiny test split."""
+    src, extra = _hf(tmp_path) if fmt == "hf" else (
+        _icot(tmp_path, base_dir) if fmt == "icot" else _codi(tmp_path, base_dir))
+    run = tmp_path / "run"
+    assert imported(capsys, str(src), "--format", fmt, "--out", str(run), "--task", "reach",
+                    *extra)[0] == 0
+    data = tmp_path / "test.jsonl"
+    assert main(["data", "generate", "--task", "reach", "--preset", "tiny", "--split", "test",
+                 "--n", "12", "--out", str(data)]) == 0
+    assert main(["capture", str(run), "--data", str(data), "--out", str(run / "store"),
+                 "--quiet"]) == 0
+    out = run / "analyses"
+    for args in (["alignment"], ["probes", "--target", "y_proof_node"],
+                 ["projections", "--method", "pca"], ["lens", "--run", str(run)]):
+        assert main(["analyze", args[0], str(run / "store"), "--out", str(out), *args[1:]]) == 0
+    if fmt == "codi":  # a latent method: its thoughts are intervened on
+        assert main(["analyze", "interventions", str(run / "store"), "--out", str(out),
+                     "--limit", "2", "--kinds", "zero", "--quiet"]) == 0
+        steps = json.loads((out / "interventions.json").read_text())["steps"]
+        assert steps == 3
+    from workbench.store import open_store
+
+    assert len(open_store(run / "store").examples) == 12
+
+
+def test_an_imported_codi_writes_its_student_sequence(tmp_path, capsys, base_dir):
+    """CODI's student: question, begin-of-thought, N thoughts, end-of-thought, "The answer is:
+    A", eos (its ids 50258/50259 are the two rows past [PAD])."""
+    codi_checkpoint(base_dir, tmp_path / "codi")
+    assert imported(capsys, str(tmp_path / "codi"), "--format", "codi", "--base", str(base_dir),
+                    "--option", "thoughts=6", "--out", str(tmp_path / "run"))[0] == 0
+    import random
+
+    from workbench.methods import method_of
+    from workbench.methods.base import Stage, tokenize
+    from workbench.runs import load_run
+
+    run = load_run(tmp_path / "run")
+    method = method_of(run)
+    tok = original_tokenizer(base_dir)
+    pad = len(tok)  # CODI: [PAD] = the original vocabulary size, bot = +1, eot = +2
+    ex = {"id": "g", "question": "Alex is a yumpus.", "steps": ["<<2*3=6>>"], "answer": "18"}
+    got = method.encode(tokenize(ex, run.tokenizer), Stage(0, "train", 0, 1), 0,
+                        random.Random(0)).tokens
+    q = tok.encode("Alex is a yumpus.")
+    assert got == (q + [pad + 1] + [got[len(q) + 1]] * 6 + [pad + 2]
+                   + tok.encode("The answer is: 18") + [tok.eos_token_id])

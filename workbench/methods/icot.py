@@ -30,6 +30,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from workbench.config import Checked
 from workbench.methods.base import Builder, Encoded, LatentStep, Method, Stage, Tokenized
@@ -123,8 +124,16 @@ class ICoT(Method):
         rest = [*cot[cut:], *self.answer_mark, *ex.answer, self.eos]
         return Builder().add([*self.start, *ex.question]).add(rest, weight=1.0).done()
 
+    def __init__(self, options: ICoTOptions, tokenizer: Any) -> None:
+        super().__init__(options, tokenizer)
+        # Where the answer marker is the end-of-text token (iCoT's own format, an imported
+        # iCoT), the prompt ends with it, as iCoT's inference cuts the prompt after its first
+        # eos: decoding would otherwise stop at the marker.
+        self.answer_in_prompt = self.ans == self.eos
+
     def prompt(self, ex: Tokenized) -> Encoded:
-        return Builder().add([*self.start, *ex.question]).mark_align().done()
+        mark = self.answer_mark if self.answer_in_prompt else []
+        return Builder().add([*self.start, *ex.question, *mark]).mark_align().done()
 
     def max_length(self, ex: Tokenized) -> int:
         return len(ex.question) + sum(len(s) + 1 for s in ex.steps) + len(ex.answer) + 3
@@ -132,7 +141,10 @@ class ICoT(Method):
     def latent_positions(self, prompt: Encoded, emitted: list[int]) -> list[LatentStep]:
         """The answer position: the ``<ans>`` it writes (which predicts the answer's first
         token), with every layer there; none if it never writes one."""
-        if self.ans not in emitted:
+        if self.answer_in_prompt:
+            at = len(prompt) - 1
+        elif self.ans not in emitted:
             return []
-        at = len(prompt) + emitted.index(self.ans)
+        else:
+            at = len(prompt) + emitted.index(self.ans)
         return [LatentStep(self.step_kind, 0, at, (at,))]
