@@ -190,6 +190,7 @@ class Trainer:
         self.config = build_config(cfg, self.method, self.tok, n_ctx, sizes)
         if base:
             self.config["model"] = model_config_for(base, self.tok, longest, cfg.init_from)
+            self.config["train"]["size"] = "imported"  # the shape is the imported model's
             n_ctx = self.config["model"]["n_ctx"]
         self.n_ctx = n_ctx
         self.model = build_model(self.config["model"], device=cfg.device)

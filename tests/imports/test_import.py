@@ -410,6 +410,7 @@ def test_a_rim_fine_tune_of_an_imported_gpt2_runs_resumes_and_evaluates(tmp_path
     assert run.tokenizer.encode("Alex is a yumpus.") == base.tokenizer.encode("Alex is a yumpus.")
     assert run.tokenizer.id("<m>") >= len(base.tokenizer)  # RiM's tokens appended
     assert run.config["model"]["d_model"] == 32 and run.config["init"]["method"] == "nocot"
+    assert run.config["train"]["size"] == "imported"
     before = base.model.state_dict()["blocks.0.attn.W_Q"]
     assert not torch.equal(a["blocks.0.attn.W_Q"], before)  # trained from it
     capsys.readouterr()
