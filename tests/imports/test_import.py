@@ -469,7 +469,28 @@ def test_every_format_is_captured_and_analysed_on_reach(fmt, tmp_path, capsys, b
         assert steps == 3
     from workbench.store import open_store
 
-    assert len(open_store(run / "store").examples) == 12
+    store = open_store(run / "store")
+    assert len(store.examples) == 12
+    # the rollout of the method the format runs: one answer position (hf → no-CoT, iCoT) or
+    # CODI's three thoughts, for every example
+    kind, steps = {"hf": ("answer", 1), "icot": ("answer", 1), "codi": ("thought", 3)}[fmt]
+    assert set(store.column("kind").tolist()) == {kind}
+    assert len(store.column("step")) == 12 * steps
+    alignment = json.loads((out / "alignment.json").read_text())
+    assert alignment["latent_steps"] == list(range(steps)) and alignment["key"] == "node"
+
+
+def test_every_format_has_a_layout_and_a_method(capsys):
+    from workbench.imports import FORMATS
+    from workbench.imports.formats import LAYOUTS
+    from workbench.methods import METHODS
+
+    assert set(LAYOUTS) == set(FORMATS)
+    for fmt in FORMATS:  # exactly one method runs each format by default
+        assert sum(fmt in cls.import_formats for cls in METHODS.values()) == 1
+    with pytest.raises(SystemExit) as e:  # the command line offers only these
+        main(["import", "x", "--format", "gguf", "--out", "y"])
+    assert e.value.code == 2 and "invalid choice: 'gguf'" in capsys.readouterr().err
 
 
 def test_an_imported_codi_writes_its_student_sequence(tmp_path, capsys, base_dir):

@@ -13,13 +13,15 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from workbench.config import Checked
 from workbench.errors import UserError
 from workbench.schemas import PositiveFloat
 
-FORMATS = ("hf", "coconut", "icot", "codi")
+#: The checkpoint layouts (workbench.imports.formats.LAYOUTS has one for each).
+Format = Literal["hf", "coconut", "icot", "codi"]
+FORMATS: tuple[str, ...] = get_args(Format)
 
 
 @dataclass
@@ -29,7 +31,7 @@ class ImportConfig(Checked):
     source: str = ""
     """The checkpoint: a file (Coconut's checkpoint_N, a .bin or .safetensors) or a directory
     holding the format's weights file."""
-    format: Literal["hf", "coconut", "icot", "codi"] = "hf"
+    format: Format = "hf"
     """Layout of the source: hf (a Hugging Face GPT-2 directory), coconut, icot or codi."""
     out: str = ""
     """Run directory to create (must not exist, or be empty)."""

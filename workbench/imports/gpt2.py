@@ -140,13 +140,11 @@ def to_hooked(state: dict[str, torch.Tensor], config: dict[str, Any]) -> tuple[A
     own = model.state_dict()
     converted = convert_gpt2_weights(hf, model.cfg)
     converted["unembed.b_U"] = torch.zeros(d_vocab)  # GPT-2's head has no bias
-    missing = sorted(k for k in own if k not in converted and not _is_buffer(model, k))
+    buffers = {name for name, _ in model.named_buffers()}
+    missing = sorted(k for k in own if k not in converted and k not in buffers)
     if missing:  # a TransformerLens that names its parameters differently
         raise UserError(f"the GPT-2 conversion left {missing[0]} unset", field="format")
     model.load_state_dict({**own, **{k: v.detach().clone() for k, v in converted.items()}})
     model.eval()
     return model, kwargs
 
-
-def _is_buffer(model: torch.nn.Module, key: str) -> bool:
-    return key in dict(model.named_buffers())
