@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from train.config import NOT_RECORDED
+from train.config import NOT_RECORDED, recorded
 from workbench.io import atomic_write_json, read_json, sha256_file
 from workbench.runs import read_config
 from workbench.safety import check_output, is_run, replaceable_entry
@@ -31,7 +31,7 @@ def command_for(config: dict[str, Any], out: str) -> str:
     """The ``lwb train`` command that reproduces a run: every setting spelled out, so a later
     change of a default cannot change what it trains."""
     parts = ["lwb train"]
-    for key, value in config["train"].items():
+    for key, value in recorded(config["train"]).items():
         if key not in NOT_RECORDED and value is not None:
             parts.append(_flag(key, value))
     for key, value in config["method"].items():

@@ -67,6 +67,11 @@ class TrainConfig(Checked):
     """Passes over the training data (when --steps is not given)."""
     batch_size: Count = 16
     """Global batch size (split across data-parallel workers)."""
+    bucket: Count0 = 16
+    """Batches per length bucket: each epoch's shuffled order is cut into windows of N batches,
+    each window sorted by sequence length and cut into batches taken in shuffled order, so a
+    batch pads little (0: batches straight from the shuffled order). Fresh batches (--fresh)
+    are drawn per step and not bucketed."""
     lr: PositiveFloat = 2e-3
     """Peak learning rate (AdamW)."""
     min_lr_ratio: Fraction = 0.1
@@ -90,7 +95,8 @@ class TrainConfig(Checked):
     device: str = "cpu"
     """cpu or cuda."""
     compile: bool = False
-    """torch.compile each block's MLP (attention keeps its mask hook, so it stays eager)."""
+    """torch.compile the fused training forward (slower than eager on a 2-core CPU, see
+    docs/performance.md; may pay elsewhere)."""
     threads: Threads | None = None
     """torch CPU threads (default: torch's choice)."""
     quiet: bool = False
@@ -105,6 +111,16 @@ class TrainConfig(Checked):
 #: How a run is executed, not what it trains: they may differ between a run and its resumption,
 #: and the command that reproduces a run leaves them out.
 RESUMABLE_FIELDS = {"resume", "quiet", "threads", "device", "compile"}
+#: Settings added after runs were recorded without them, with the value such a run trained
+#: with: resuming or reproducing an older run uses these.
+LEGACY_DEFAULTS: dict[str, Any] = {"bucket": 0}
+
+
+def recorded(train: dict[str, Any]) -> dict[str, Any]:
+    """A run's recorded ``train`` section, with :data:`LEGACY_DEFAULTS` for what it lacks."""
+    return {**train, **{k: v for k, v in LEGACY_DEFAULTS.items() if k not in train}}
+
+
 #: Paths a resumed run compares by what they name, never by how they are spelled: the data files
 #: by the sha256 recorded in ``config["task"]["files"]``, ``init_from`` by the sha256 of the
 #: weights recorded in ``config["init"]``, and ``out`` not at all (the run resumed is, by

@@ -25,13 +25,14 @@ from train.config import TrainConfig
 from train.data import fresh_examples, load_split, tokenize_split
 from train.distributed import World, barrier, setup, sum_gradients, sum_scalar, teardown
 from train.imported import grown_state, is_imported, model_config_for, tokenizer_for
+from train.prefetch import Prefetch
 from train.resume import check_same_run, truncate_log
 from workbench.errors import UserError
 from workbench.inference import evaluate
 from workbench.io import append_jsonl, atomic_write_json, atomic_write_text, sha256_file
 from workbench.lock import exclusive
 from workbench.methods import Method, Tokenized, get_method
-from workbench.methods.base import Stage
+from workbench.methods.base import Batch, Stage
 from workbench.models import build_model, count_parameters, model_config
 from workbench.runs import (
     CONFIG,
@@ -86,6 +87,16 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     order = list(range(n))
     random.Random(f"order/{seed}/{epoch}").shuffle(order)
     return order
+
+
+def bucketed_window(order: list[int], lengths: list[int], batch_size: int, rng: random.Random
+                    ) -> list[list[int]]:
+    """One window of the epoch's order cut into batches of similar length: sorted by length
+    (ties keep the shuffled order), cut into batches, the batches shuffled."""
+    ranked = sorted(order, key=lambda i: lengths[i])
+    batches = [ranked[i:i + batch_size] for i in range(0, len(ranked), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def data_files(cfg: TrainConfig) -> dict[str, dict[str, str] | None]:
@@ -203,8 +214,11 @@ class Trainer:
         self.trainable: torch.nn.Module = (self.model if extra is None
                                            else torch.nn.ModuleList([self.model, extra]))
         if cfg.compile:
-            for block in self.model.blocks:  # in place: state_dict keys are unchanged
-                block.mlp.compile()
+            from workbench.fused import compile_for
+
+            compile_for(self.model)  # the weights and state_dict keys are unchanged
+        #: what length-bucketing sorts by: the longest sequence the method makes of an example
+        self.lengths = [self.method.max_length(e) for e in self.data["train"]]
         n = len(self.data["train"])
         self.steps_per_epoch = max(1, n // cfg.batch_size)
         self.total = cfg.steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
@@ -287,48 +301,52 @@ class Trainer:
         t_run, tokens_window, t_window = time.perf_counter(), 0, time.perf_counter()
         elapsed0 = float(state.get("elapsed_s", 0.0))
         loss_value = math.nan
-        for step in range(start, self.total):
-            stage = stage_at(self.stages, step)
-            if stage.reset and step == stage.start:
-                optimizer = make_optimizer(self.trainable, cfg)
-            lr = learning_rate(cfg, self.stages, step, self.total)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss_value, n_tokens = self.train_step(step, stage, optimizer)
-            if not math.isfinite(loss_value):
-                bar.close()
-                where = (f"the last good checkpoint (step {last_good}) is kept in "
-                         f"{self.out / checkpoint.DIR}" if last_good is not None
-                         else "no checkpoint was written yet, so the run directory is removed "
-                         "and the command can be run again")
-                raise UserError(f"loss became {loss_value} at step {step}; training stopped and "
-                                f"{where}; try a lower --lr")
-            tokens_window += n_tokens
-            state["tokens"] = int(state.get("tokens", 0)) + n_tokens
-            done = step + 1
-            bar.update(1)
-            if done % cfg.log_every == 0 or done == self.total:
-                now = time.perf_counter()
-                rate = tokens_window / max(now - t_window, 1e-9)
-                tokens_window, t_window = 0, now
-                bar.set_postfix(loss=f"{loss_value:.3f}", stage=stage.index, tok_s=f"{rate:.0f}")
-                self.log({"step": done, "stage": stage.index, "loss": loss_value, "lr": lr,
-                          "tokens_per_s": rate,
-                          "elapsed_s": elapsed0 + now - t_run})
-            at_stage_end = done == stage.end
-            if done % self.eval_every == 0 or done == self.total or at_stage_end:
-                if world.main and done < self.total:
-                    acc = self.validate()
-                    self.log({"step": done, "stage": stage.index, "valid_accuracy": acc,
-                              "elapsed_s": elapsed0 + time.perf_counter() - t_run})
-                    bar.set_postfix(loss=f"{loss_value:.3f}", stage=stage.index, val=f"{acc:.2f}")
-            if done % self.ckpt_every == 0 or at_stage_end or done == self.total:
-                state["elapsed_s"] = elapsed0 + time.perf_counter() - t_run
-                state["stage"] = stage.index
-                if world.main:
-                    checkpoint.save(self.out, done, model, optimizer, state, self.method.module)
-                last_good = done
-                barrier(world)
+        with Prefetch(self.prepare, start, self.total) as batches:
+            for step in range(start, self.total):
+                stage = stage_at(self.stages, step)
+                if stage.reset and step == stage.start:
+                    optimizer = make_optimizer(self.trainable, cfg)
+                lr = learning_rate(cfg, self.stages, step, self.total)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                loss_value, n_tokens = self.train_step(batches.get(step), optimizer)
+                if not math.isfinite(loss_value):
+                    bar.close()
+                    where = (f"the last good checkpoint (step {last_good}) is kept in "
+                             f"{self.out / checkpoint.DIR}" if last_good is not None
+                             else "no checkpoint was written yet, so the run directory is "
+                             "removed and the command can be run again")
+                    raise UserError(f"loss became {loss_value} at step {step}; training stopped "
+                                    f"and {where}; try a lower --lr")
+                tokens_window += n_tokens
+                state["tokens"] = int(state.get("tokens", 0)) + n_tokens
+                done = step + 1
+                bar.update(1)
+                if done % cfg.log_every == 0 or done == self.total:
+                    now = time.perf_counter()
+                    rate = tokens_window / max(now - t_window, 1e-9)
+                    tokens_window, t_window = 0, now
+                    bar.set_postfix(loss=f"{loss_value:.3f}", stage=stage.index,
+                                    tok_s=f"{rate:.0f}")
+                    self.log({"step": done, "stage": stage.index, "loss": loss_value, "lr": lr,
+                              "tokens_per_s": rate,
+                              "elapsed_s": elapsed0 + now - t_run})
+                at_stage_end = done == stage.end
+                if done % self.eval_every == 0 or done == self.total or at_stage_end:
+                    if world.main and done < self.total:
+                        acc = self.validate()
+                        self.log({"step": done, "stage": stage.index, "valid_accuracy": acc,
+                                  "elapsed_s": elapsed0 + time.perf_counter() - t_run})
+                        bar.set_postfix(loss=f"{loss_value:.3f}", stage=stage.index,
+                                        val=f"{acc:.2f}")
+                if done % self.ckpt_every == 0 or at_stage_end or done == self.total:
+                    state["elapsed_s"] = elapsed0 + time.perf_counter() - t_run
+                    state["stage"] = stage.index
+                    if world.main:
+                        checkpoint.save(self.out, done, model, optimizer, state,
+                                        self.method.module)
+                    last_good = done
+                    barrier(world)
         bar.close()
         train_seconds = elapsed0 + time.perf_counter() - t_run
         metrics: dict[str, Any] = {}
@@ -338,13 +356,18 @@ class Trainer:
         teardown(world)
         return metrics
 
-    def train_step(self, step: int, stage: Stage, optimizer: torch.optim.Optimizer
-                   ) -> tuple[float, int]:
-        cfg, world, model = self.cfg, self.world, self.model
+    def prepare(self, step: int) -> Batch:
+        """Step ``step``'s batch, encoded and collated: a function of the step alone, so the
+        prefetching worker may build it ahead of time."""
+        cfg = self.cfg
+        stage = stage_at(self.stages, step)
         ids, examples = self.batch_examples(step)
         items = [self.method.encode(ex, stage, step, random.Random(f"mix/{cfg.seed}/{step}/{i}"))
                  for i, ex in zip(ids, examples)]
-        batch = self.method.collate(items, cfg.device)
+        return self.method.collate(items, cfg.device)
+
+    def train_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> tuple[float, int]:
+        cfg, world, model = self.cfg, self.world, self.model
         loss = self.method.loss_sum(model, batch) / cfg.batch_size
         loss.backward()
         sum_gradients(self.trainable, world)
@@ -373,7 +396,17 @@ class Trainer:
             return ids, [drawn[i] for i in ids]
         epoch, offset = divmod(step, self.steps_per_epoch)
         order = epoch_order(len(self.data["train"]), cfg.seed, epoch)
-        ids = order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size][world.rank::world.size]
+        if cfg.bucket:
+            window, at = divmod(offset, cfg.bucket)
+            span = cfg.bucket * cfg.batch_size
+            # the window never reaches past the epoch's last full batch
+            end = min((window + 1) * span, self.steps_per_epoch * cfg.batch_size)
+            batches = bucketed_window(order[window * span:end], self.lengths, cfg.batch_size,
+                                      random.Random(f"bucket/{cfg.seed}/{epoch}/{window}"))
+            batch = batches[at]
+        else:
+            batch = order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size]
+        ids = batch[world.rank::world.size]
         return ids, [self.data["train"][i] for i in ids]
 
     def validate(self) -> float:

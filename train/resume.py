@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from train.config import PATH_FIELDS, RESUMABLE_FIELDS
+from train.config import PATH_FIELDS, RESUMABLE_FIELDS, recorded
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
 from workbench.runs import CONFIG, WEIGHTS
@@ -22,6 +22,8 @@ def check_same_run(saved: dict[str, Any], new: dict[str, Any], path: Path) -> No
     check_same_init(saved.get("init"), new.get("init"), path)
     for section in ("model", "task", "method", "train"):
         a, b = saved.get(section) or {}, new.get(section) or {}
+        if section == "train":
+            a = recorded(a)
         for key in sorted(set(a) | set(b)):
             if section == "train" and key in RESUMABLE_FIELDS | PATH_FIELDS:
                 continue

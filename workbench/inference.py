@@ -38,15 +38,19 @@ def answer_budget(method: Method, examples: Iterable[Tokenized]) -> int:
 
 def predict(method: Method, model: HookedTransformer, examples: Sequence[Tokenized],
             batch_size: int = 64, quiet: bool = True, **kwargs: Any) -> list[Prediction]:
+    """Greedy predictions for ``examples``, in their order. Batches are made of prompts of
+    similar length (a stable sort by prompt length), so a batch pads little."""
     max_new = answer_budget(method, examples)
-    out: list[Prediction] = []
+    order = sorted(range(len(examples)), key=lambda i: len(method.prompt(examples[i])))
+    out: dict[int, Prediction] = {}
     bar = tqdm(total=len(examples), desc="evaluate", unit="ex", disable=quiet, leave=False)
     for i in range(0, len(examples), batch_size):
-        chunk = examples[i:i + batch_size]
-        out += method.generate(model, chunk, max_new=max_new, **kwargs)
-        bar.update(len(chunk))
+        ids = order[i:i + batch_size]
+        preds = method.generate(model, [examples[j] for j in ids], max_new=max_new, **kwargs)
+        out.update(zip(ids, preds))
+        bar.update(len(ids))
     bar.close()
-    return out
+    return [out[i] for i in range(len(examples))]
 
 
 def _mean(xs: Sequence[float]) -> float:

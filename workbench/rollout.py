@@ -30,6 +30,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 
+from workbench.fused import engine, hooked, new_cache, supports
 from workbench.models import HookedTransformer
 
 Hook = tuple[str, Callable]
@@ -68,6 +69,14 @@ class Layout:
         """True when the rule reduces to causal attention without padding."""
         return bool(self.real.all()) and not bool(self.level.any()) and not bool(self.readout.any())
 
+    def is_causal(self) -> bool:
+        """True when causal attention alone gives every real token what the rule gives it:
+        level 0, no readouts, and padding only after each row's real tokens (what a padding
+        query attends to is then left unspecified; nothing reads it)."""
+        if bool(self.level.any()) or bool(self.readout.any()):
+            return False
+        return bool((self.real[:, 1:] <= self.real[:, :-1]).all())
+
     @classmethod
     def plain(cls, tokens: Tensor, start: Tensor | int = 0) -> Layout:
         """Ordinary tokens: level 0, no readouts, real, positions ``start, start+1, …``."""
@@ -101,14 +110,26 @@ def forward(
     thought_rows: Bool[Tensor, " batch"] | None = None,
     extra_hooks: Sequence[Hook] = (),
     want_hidden: bool = False,
+    fused: bool = True,
 ) -> tuple[Float[Tensor, "batch pos vocab"], Float[Tensor, "batch pos d_model"] | None]:
     """Run ``query`` (after ``past``, whose keys and values are in ``cache``).
 
     ``thoughts`` replace the input embedding of the first query column in ``thought_rows``
     (Coconut). Returns the logits and, with ``want_hidden``, the final hidden state
     (``ln_final`` of the last residual stream: what Coconut feeds back as the next thought).
+
+    A pass with no hooks (none given, none attached to the model) runs through
+    :func:`workbench.fused.fused_forward`, the same function of the same weights with fused
+    kernels; ``fused=False`` forces TransformerLens's own forward.
     """
     keys = query if past is None else past.cat(query)
+    if fused and not extra_hooks and supports(model) and not hooked(model):
+        # nothing reads or edits the inside of this pass: the fused kernels compute it
+        allowed = None if keys.is_causal() else allowed_keys(query, keys)
+        logits, final, _ = engine(model)(model, query.tokens, query.pos, allowed=allowed,
+                                         cache=cache, thoughts=thoughts,
+                                         thought_rows=thought_rows, want_hidden=want_hidden)
+        return logits, final
     W_pos = model.W_pos
     hooks: list[Hook] = [("hook_pos_embed", lambda x, hook: W_pos[query.pos])]
     if thoughts is not None:
@@ -198,7 +219,7 @@ class Rollout:
     def __init__(self, model: HookedTransformer, batch_size: int, device: str | torch.device,
                  recorder: Recorder | None = None, pass_hooks: PassHooks | None = None):
         self.model = model
-        self.cache = TransformerLensKeyValueCache.init_cache(model.cfg, device, batch_size)
+        self.cache = new_cache(model, batch_size, device)
         self.past: Layout | None = None
         self.recorder = recorder
         self.pass_hooks = pass_hooks

@@ -1,0 +1,302 @@
+"""Training throughput against the machine's matmul peak and a minimal GPT of the same shape.
+
+Measured side by side in one process, variants interleaved round by round (the median round
+counts, so a noisy neighbour hurts every variant alike):
+
+* ``ours``: the training loop's own step (:meth:`train.loop.Trainer.prepare` on the prefetching
+  worker, then :meth:`~train.loop.Trainer.train_step`: the method's loss through the fused
+  forward, backward, clipping, AdamW) on the ``prosqa`` demo train split with CoT, length
+  buckets as ``lwb train`` uses them by default;
+* ``ours_unbucketed``: the same, batches straight from the shuffled order;
+* ``transformer_lens``: the same unbucketed step through TransformerLens's own forward (what
+  every step ran before the fused path);
+* ``reference``: a minimal GPT written for speed alone (``nn.Linear`` with Q, K and V in one
+  product, ``scaled_dot_product_attention`` with ``is_causal``, ``nn.LayerNorm``, AdamW) of the
+  same shape, on dense batches of as many tokens per row as our batches hold on average (no
+  padding at all: the speed of light for this model and token count on this machine).
+
+Model FLOPs count what the model needs for the real tokens, padding never: per example of
+``n`` tokens, ``6·N·n`` for the matrix products (``N``: the parameters multiplied per token,
+attention, MLP and unembedding, not the embedding lookups) plus ``12·L·d·n²`` for attention
+scores and mixing (forward and backward, the full square as PaLM's MFU counts it). MFU is that
+over the matmul peak, the best of square float32 products of three sizes.
+
+``--scaling`` adds how a step's cost grows with sequence length (dense rows of 64, 128, 256 and
+512 tokens, micro) and with model size (nano, micro, mini, small at 128 tokens), and
+``--profile`` the share of each operator in a step of the micro and mini presets.
+
+    python benchmarks/training.py [--steps 12] [--rounds 5] [--scaling] [--profile] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from train.config import TrainConfig
+from train.loop import Trainer, make_optimizer
+from train.prefetch import Prefetch
+from workbench.models import PRESETS
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def matmul_peak(sizes: tuple[int, ...] = (512, 1024, 2048), repeats: int = 8) -> float:
+    """FLOP/s of the fastest square float32 product (best of ``repeats`` per size)."""
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        best = max(best, 2 * n**3 / min(timed(lambda a=a, b=b: a @ b) for _ in range(repeats)))
+    return best
+
+
+def matmul_parameters(cfg: Any) -> int:
+    """Parameters multiplied per token: attention and MLP weights of every layer, unembedding."""
+    per_layer = 4 * cfg.d_model * cfg.n_heads * cfg.d_head + 2 * cfg.d_model * cfg.d_mlp
+    return cfg.n_layers * per_layer + cfg.d_model * cfg.d_vocab
+
+
+def model_flops(cfg: Any, lengths: list[int]) -> float:
+    """Training FLOPs (forward and backward) for sequences of these lengths, padding never."""
+    n_mm = matmul_parameters(cfg)
+    attn = 12 * cfg.n_layers * cfg.n_heads * cfg.d_head
+    return float(sum(6 * n_mm * n + attn * n * n for n in lengths))
+
+
+class MinimalGPT(nn.Module):
+    """The reference: a GPT written for speed alone, in the shape of a TransformerLens config."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__()
+        d, f = cfg.d_model, cfg.d_mlp
+        self.n_heads = cfg.n_heads
+        self.embed, self.pos = nn.Embedding(cfg.d_vocab, d), nn.Embedding(cfg.n_ctx, d)
+        self.blocks = nn.ModuleList(nn.ModuleDict({
+            "ln1": nn.LayerNorm(d), "qkv": nn.Linear(d, 3 * d), "out": nn.Linear(d, d),
+            "ln2": nn.LayerNorm(d), "up": nn.Linear(d, f), "down": nn.Linear(f, d),
+        }) for _ in range(cfg.n_layers))
+        self.ln_final, self.unembed = nn.LayerNorm(d), nn.Linear(d, cfg.d_vocab)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        b, n = tokens.shape
+        x = self.embed(tokens) + self.pos(torch.arange(n))
+        for blk in self.blocks:
+            q, k, v = blk["qkv"](blk["ln1"](x)).view(b, n, 3, self.n_heads, -1).permute(
+                2, 0, 3, 1, 4)
+            z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + blk["out"](z.transpose(1, 2).reshape(b, n, -1))
+            x = x + blk["down"](F.gelu(blk["up"](blk["ln2"](x))))
+        return self.unembed(self.ln_final(x))
+
+
+class Reference:
+    """Training steps of :class:`MinimalGPT` on dense random rows ``[batch, width]``."""
+
+    def __init__(self, cfg: Any, batch: int, width: int) -> None:
+        torch.manual_seed(0)
+        self.model = MinimalGPT(cfg)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, betas=(0.9, 0.98),
+                                     weight_decay=0.01)
+        self.tokens = torch.randint(0, cfg.d_vocab, (batch, width))
+        self.lengths = [width] * batch
+
+    def step(self) -> list[int]:
+        logits = self.model(self.tokens)
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), self.tokens[:, 1:].flatten())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return self.lengths
+
+
+class Ours:
+    """The training loop's own steps (prefetched batches, the method's loss, AdamW)."""
+
+    def __init__(self, trainer: Trainer, fused: bool = True) -> None:
+        self.trainer, self.fused = trainer, fused
+        self.opt = make_optimizer(trainer.trainable, trainer.cfg)
+        self.step_index = 0
+        self.batches = Prefetch(trainer.prepare, 0, trainer.total)
+
+    def step(self) -> list[int]:
+        import workbench.methods.base as base
+        import workbench.rollout as rollout
+
+        batch = self.batches.get(self.step_index)
+        self.step_index = (self.step_index + 1) % self.trainer.total
+        if self.step_index == 0:
+            self.batches.close()
+            self.batches = Prefetch(self.trainer.prepare, 0, self.trainer.total)
+        if self.fused:
+            self.trainer.train_step(batch, self.opt)
+        else:
+            real = rollout.forward
+            base.forward = lambda *a, **k: real(*a, **k, fused=False)
+            try:
+                self.trainer.train_step(batch, self.opt)
+            finally:
+                base.forward = real
+        return batch.layout.real.sum(1).tolist()
+
+
+def trainer_for(out: str, size: str = "micro", batch: int = 32, bucket: int = 16,
+                task: str = "prosqa", method: str = "cot", **kw: Any) -> Trainer:
+    cfg = TrainConfig(task=task, preset="demo", method=method, size=size, out=out,
+                      batch_size=batch, bucket=bucket, steps=10_000, quiet=True, **kw)
+    return Trainer(cfg)
+
+
+def measure(variants: dict[str, Callable[[], list[int]]], cfg: Any, steps: int, rounds: int
+            ) -> dict[str, dict[str, float]]:
+    """Tokens/s and model FLOP/s per variant: ``rounds`` rounds of ``steps`` steps each,
+    variants interleaved, the median round."""
+    for step in variants.values():  # warm-up
+        step()
+    per_round: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, step in variants.items():
+            lengths: list[int] = []
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                lengths += step()
+            seconds = time.perf_counter() - t0
+            per_round[name].append((sum(lengths) / seconds, model_flops(cfg, lengths) / seconds))
+    out = {}
+    for name, rows in per_round.items():
+        tok = statistics.median(r[0] for r in rows)
+        flop = statistics.median(r[1] for r in rows)
+        out[name] = {"tokens_per_s": tok, "model_flop_per_s": flop}
+    return out
+
+
+def headline(steps: int, rounds: int, batch: int = 32, size: str = "micro") -> dict[str, Any]:
+    """Ours (bucketed and not, fused and TransformerLens) and the reference, one run."""
+    peak = matmul_peak()
+    with tempfile.TemporaryDirectory() as tmp:
+        bucketed = trainer_for(f"{tmp}/a", size=size, batch=batch)
+        plain = trainer_for(f"{tmp}/b", size=size, batch=batch, bucket=0)
+        cfg = bucketed.model.cfg
+        sample = [bucketed.prepare(s) for s in range(16)]
+        real = [int(n) for b in sample for n in b.layout.real.sum(1)]
+        padded = sum(b.layout.tokens.numel() for b in sample)
+        width = round(statistics.fmean(real))
+        reference = Reference(cfg, batch, width)
+        variants = {"ours": Ours(bucketed).step, "ours_unbucketed": Ours(plain).step,
+                    "transformer_lens": Ours(plain, fused=False).step,
+                    "reference": reference.step}
+        results = measure(variants, cfg, steps, rounds)
+    for r in results.values():
+        r["mfu"] = r["model_flop_per_s"] / peak
+    ours, ref = results["ours"], results["reference"]
+    return {
+        "model": size, "parameters": sum(p.numel() for p in bucketed.model.parameters()),
+        "matmul_parameters": matmul_parameters(cfg), "task": "prosqa/demo", "method": "cot",
+        "batch_size": batch, "bucket": 16, "mean_tokens_per_example": statistics.fmean(real),
+        "real_token_fraction_bucketed": sum(real) / padded,
+        "reference_width": width, "matmul_peak_flop_per_s": peak,
+        "threads": torch.get_num_threads(), "steps_per_round": steps, "rounds": rounds,
+        "variants": results,
+        "train_tokens_per_s": ours["tokens_per_s"], "train_mfu": ours["mfu"],
+        "reference_mfu": ref["mfu"],
+        "train_over_reference": ours["tokens_per_s"] / ref["tokens_per_s"],
+        "fused_over_transformer_lens": (results["ours_unbucketed"]["tokens_per_s"]
+                                        / results["transformer_lens"]["tokens_per_s"]),
+    }
+
+
+def dense_step(size: str, width: int, batch: int, vocab: int = 64) -> tuple[Any, Callable]:
+    """Our fused forward and the method-free loss on dense random rows: the model's cost alone."""
+    from workbench.models import build_model, model_config
+    from workbench.rollout import Layout, forward
+
+    model = build_model(model_config(size, vocab, max(width, 64) + 8))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    tokens = torch.randint(0, vocab, (batch, width))
+    layout = Layout.plain(tokens)
+
+    def step() -> list[int]:
+        logits, _ = forward(model, layout)
+        F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten()).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return [width] * batch
+
+    return model.cfg, step
+
+
+def scaling(steps: int, rounds: int, peak: float) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {"sequence_length": [], "model_size": []}
+    tokens_per_batch = 4096
+    for width in (64, 128, 256, 512):
+        cfg, step = dense_step("micro", width, tokens_per_batch // width)
+        r = measure({"s": step}, cfg, steps, rounds)["s"]
+        out["sequence_length"].append({"model": "micro", "width": width, **r,
+                                       "mfu": r["model_flop_per_s"] / peak})
+    for size in ("nano", "micro", "mini", "small"):
+        cfg, step = dense_step(size, 128, tokens_per_batch // 128)
+        r = measure({"s": step}, cfg, steps, rounds)["s"]
+        p = PRESETS[size]
+        out["model_size"].append({"model": size, "width": 128, "d_model": p.d_model,
+                                  "n_layers": p.n_layers, "matmul_parameters":
+                                  matmul_parameters(cfg), **r,
+                                  "mfu": r["model_flop_per_s"] / peak})
+    return out
+
+
+def profile(size: str, batch: int = 32, rows: int = 12) -> list[dict[str, Any]]:
+    """Self CPU time per operator over 8 training steps of ``size`` (ours, bucketed)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = Ours(trainer_for(f"{tmp}/p", size=size, batch=batch))
+        ours.step()
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(8):
+                ours.step()
+        ours.batches.close()
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events)
+    return [{"op": e.key, "share": e.self_cpu_time_total / total,
+             "ms_per_step": e.self_cpu_time_total / 1000 / 8, "calls_per_step": e.count / 8}
+            for e in events[:rows]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=12, help="steps per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--scaling", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = headline(args.steps, args.rounds)
+    if args.scaling:
+        result["scaling"] = scaling(max(2, args.steps // 3), args.rounds,
+                                    result["matmul_peak_flop_per_s"])
+    if args.profile:
+        result["profile"] = {size: profile(size) for size in ("micro", "mini")}
+    from workbench.io import print_json
+
+    print_json(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
