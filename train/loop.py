@@ -9,10 +9,12 @@ uninterrupted run would have taken and ends with the same weights.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -83,14 +85,17 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
         lr=cfg.lr, betas=(0.9, 0.98))
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+@functools.lru_cache(maxsize=2)
+def epoch_order(n: int, seed: int, epoch: int) -> tuple[int, ...]:
+    """The epoch's shuffled order of the ``n`` training examples (kept: every step of an
+    epoch reads it)."""
     order = list(range(n))
     random.Random(f"order/{seed}/{epoch}").shuffle(order)
-    return order
+    return tuple(order)
 
 
-def bucketed_window(order: list[int], lengths: list[int], batch_size: int, rng: random.Random
-                    ) -> list[list[int]]:
+def bucketed_window(order: Sequence[int], lengths: Sequence[int], batch_size: int,
+                    rng: random.Random) -> list[list[int]]:
     """One window of the epoch's order cut into batches of similar length: sorted by length
     (ties keep the shuffled order), cut into batches, the batches shuffled."""
     ranked = sorted(order, key=lambda i: lengths[i])
@@ -219,6 +224,7 @@ class Trainer:
             compile_for(self.model)  # the weights and state_dict keys are unchanged
         #: what length-bucketing sorts by: the longest sequence the method makes of an example
         self.lengths = [self.method.max_length(e) for e in self.data["train"]]
+        self._window: tuple[tuple[int, int] | None, list[list[int]]] = (None, [])
         n = len(self.data["train"])
         self.steps_per_epoch = max(1, n // cfg.batch_size)
         self.total = cfg.steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
@@ -401,11 +407,14 @@ class Trainer:
             span = cfg.bucket * cfg.batch_size
             # the window never reaches past the epoch's last full batch
             end = min((window + 1) * span, self.steps_per_epoch * cfg.batch_size)
-            batches = bucketed_window(order[window * span:end], self.lengths, cfg.batch_size,
-                                      random.Random(f"bucket/{cfg.seed}/{epoch}/{window}"))
-            batch = batches[at]
+            key = (epoch, window)
+            if self._window[0] != key:  # the window's batches, kept while its steps run
+                self._window = (key, bucketed_window(
+                    order[window * span:end], self.lengths, cfg.batch_size,
+                    random.Random(f"bucket/{cfg.seed}/{epoch}/{window}")))
+            batch = self._window[1][at]
         else:
-            batch = order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size]
+            batch = list(order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size])
         ids = batch[world.rank::world.size]
         return ids, [self.data["train"][i] for i in ids]
 

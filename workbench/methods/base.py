@@ -112,30 +112,29 @@ def collate(items: Sequence[Encoded], pad_id: int, device: str | torch.device = 
     """Pad to one rectangle: ``align`` indices line up, the rest pads on the right."""
     front = max(e.align for e in items)
     width = max(front - e.align + len(e) for e in items)
-    b = len(items)
-    tokens = torch.full((b, width), pad_id, dtype=torch.long)
-    pos = torch.zeros((b, width), dtype=torch.long)
-    level = torch.zeros((b, width), dtype=torch.long)
-    readout = torch.zeros((b, width), dtype=torch.bool)
-    real = torch.zeros((b, width), dtype=torch.bool)
-    latent = torch.zeros((b, width), dtype=torch.bool)
-    weights = torch.zeros((b, width))
-    for i, e in enumerate(items):
-        s = front - e.align
-        sl = slice(s, s + len(e))
-        tokens[i, sl] = torch.tensor(e.tokens)
-        pos[i, sl] = torch.tensor(e.pos if e.pos is not None else range(len(e)))
-        if e.level:
-            level[i, sl] = torch.tensor(e.level)
-        if e.readout:
-            readout[i, sl] = torch.tensor(e.readout)
-        if e.latent:
-            latent[i, sl] = torch.tensor(e.latent)
-        weights[i, sl] = torch.tensor(e.weights)
-        real[i, sl] = True
-    layout = Layout(tokens.to(device), pos.to(device), level.to(device), readout.to(device),
-                    real.to(device))
-    return Batch(layout, weights.to(device), latent.to(device))
+    fields: dict[str, list[list[Any]]] = {k: [] for k in (
+        "tokens", "pos", "level", "readout", "real", "latent", "weights")}
+    for e in items:
+        left = front - e.align
+        right = width - left - len(e)
+        n = len(e)
+
+        def pad(values: Sequence[Any] | None, fill: Any, default: Any, left: int = left,
+                n: int = n, right: int = right) -> list[Any]:
+            return [fill] * left + (list(values) if values else [default] * n) + [fill] * right
+
+        fields["tokens"].append(pad(e.tokens, pad_id, pad_id))
+        fields["pos"].append(pad(e.pos if e.pos is not None else range(n), 0, 0))
+        fields["level"].append(pad(e.level, 0, 0))
+        fields["readout"].append(pad(e.readout, False, False))
+        fields["latent"].append(pad(e.latent, False, False))
+        fields["weights"].append(pad(e.weights, 0.0, 0.0))
+        fields["real"].append([False] * left + [True] * n + [False] * right)
+    t = {k: torch.tensor(v, dtype=torch.float32 if k == "weights" else
+                         torch.bool if k in ("readout", "real", "latent") else torch.long,
+                         device=device) for k, v in fields.items()}
+    layout = Layout(t["tokens"], t["pos"], t["level"], t["readout"], t["real"])
+    return Batch(layout, t["weights"], t["latent"])
 
 
 def weighted_loss_sum(logits: Tensor, batch: Batch) -> Tensor:
