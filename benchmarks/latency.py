@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--coconut-examples", type=int, default=256,
                         help="examples of the batched-rollout comparison (continuous methods)")
     parser.add_argument("--train-steps", type=int, default=12, help="training steps per round")
-    parser.add_argument("--train-rounds", type=int, default=5)
+    parser.add_argument("--train-rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--size", default="micro")
     parser.add_argument("--out", default=None)

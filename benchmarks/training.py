@@ -1,7 +1,8 @@
 """Training throughput against the machine's matmul peak and a minimal GPT of the same shape.
 
-Measured side by side in one process, variants interleaved round by round (the median round
-counts, so a noisy neighbour hurts every variant alike):
+Measured side by side in one process, variants interleaved round by round: each variant's
+median round, and ratios taken round by round (the median round's ratio), so a drift of the
+machine's speed hurts every variant alike:
 
 * ``ours``: the training loop's own step (:meth:`train.loop.Trainer.prepare` on the prefetching
   worker, then :meth:`~train.loop.Trainer.train_step`: the method's loss through the fused
@@ -188,8 +189,17 @@ def measure(variants: dict[str, Callable[[], list[int]]], cfg: Any, steps: int, 
     for name, rows in per_round.items():
         tok = statistics.median(r[0] for r in rows)
         flop = statistics.median(r[1] for r in rows)
-        out[name] = {"tokens_per_s": tok, "model_flop_per_s": flop}
+        out[name] = {"tokens_per_s": tok, "model_flop_per_s": flop,
+                     "tokens_per_s_by_round": [r[0] for r in rows]}
     return out
+
+
+def round_ratio(results: dict[str, dict[str, Any]], a: str, b: str) -> dict[str, float]:
+    """``a``'s tokens/s over ``b``'s, round by round (the two ran back to back, so a drift of
+    the machine's speed cancels): the median round's ratio, and the lowest and highest."""
+    ratios = [x / y for x, y in zip(results[a]["tokens_per_s_by_round"],
+                                    results[b]["tokens_per_s_by_round"])]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 def headline(steps: int, rounds: int, batch: int = 32, size: str = "micro") -> dict[str, Any]:
@@ -222,9 +232,11 @@ def headline(steps: int, rounds: int, batch: int = 32, size: str = "micro") -> d
         "variants": results,
         "train_tokens_per_s": ours["tokens_per_s"], "train_mfu": ours["mfu"],
         "reference_mfu": ref["mfu"],
-        "train_over_reference": ours["tokens_per_s"] / ref["tokens_per_s"],
-        "fused_over_transformer_lens": (results["ours_unbucketed"]["tokens_per_s"]
-                                        / results["transformer_lens"]["tokens_per_s"]),
+        "train_over_reference": round_ratio(results, "ours", "reference")["median"],
+        "train_over_reference_rounds": round_ratio(results, "ours", "reference"),
+        "fused_over_transformer_lens": round_ratio(results, "ours_unbucketed",
+                                                   "transformer_lens")["median"],
+        "bucketed_over_unbucketed": round_ratio(results, "ours", "ours_unbucketed")["median"],
     }
 
 
@@ -289,7 +301,7 @@ def profile(size: str, batch: int = 32, rows: int = 12) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=12, help="steps per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--profile", action="store_true")

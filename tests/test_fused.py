@@ -177,3 +177,27 @@ def test_unsupported_configuration_falls_back():
     assert not supports(model)
     layout = Layout.plain(torch.randint(0, 40, (2, 10)))
     assert close(forward(model, layout)[0], model(layout.tokens)) <= TOL
+
+
+def test_preallocated_entry_extends_grows_and_reshapes_rows_as_concatenation_does():
+    """Appends write in place and return what concatenation returns; past the capacity the
+    buffers grow; re-shaped rows (RiM's repeat_rows) keep their columns and room to append."""
+    torch.manual_seed(0)
+    entry = PreallocatedEntry(2, 4, 1, 3, "cpu", torch.float32)
+    keys = torch.empty(2, 0, 1, 3)
+    for n in (3, 1, 2):  # 6 columns: past the capacity of 4
+        new_k, new_v = torch.randn(2, n, 1, 3), torch.randn(2, n, 1, 3)
+        got_k, got_v = entry.append(new_k, new_v)
+        keys = torch.cat([keys, new_k], 1)
+        assert torch.equal(got_k, keys) and torch.equal(entry.past_keys, keys)
+        assert torch.equal(got_v[:, -n:], new_v)
+    index = torch.tensor([0, 0, 1, 1])
+    entry.past_keys = entry.past_keys[index]
+    entry.past_values = entry.past_values[index]
+    assert torch.equal(entry.past_keys, keys[index])
+    more = torch.randn(4, 1, 1, 3)
+    got_k, _ = entry.append(more, more)
+    assert torch.equal(got_k, torch.cat([keys[index], more], 1))
+    entry.frozen = True  # a frozen entry returns the extension but keeps its length
+    entry.append(more, more)
+    assert entry.past_keys.shape[1] == 7

@@ -101,10 +101,8 @@ class PreallocatedEntry:
         return self.keys[:, :self.length]
 
     @past_keys.setter
-    def past_keys(self, value: Tensor) -> None:  # re-shaped rows (Rollout.repeat_rows)
-        self.keys = torch.cat([value, self.keys[: len(value), self.length:]], dim=1) \
-            if len(value) <= len(self.keys) else self._grow(value, self.keys)
-        self.length = value.shape[1]
+    def past_keys(self, value: Tensor) -> None:  # rows re-shaped (Rollout.repeat_rows)
+        self.keys, self.length = self._room_after(value), value.shape[1]
 
     @property
     def past_values(self) -> Tensor:
@@ -112,19 +110,20 @@ class PreallocatedEntry:
 
     @past_values.setter
     def past_values(self, value: Tensor) -> None:
-        self.values = torch.cat([value, self.values[: len(value), self.length:]], dim=1) \
-            if len(value) <= len(self.values) else self._grow(value, self.values)
-        self.length = value.shape[1]
+        self.values, self.length = self._room_after(value), value.shape[1]
 
-    @staticmethod
-    def _grow(value: Tensor, buffer: Tensor) -> Tensor:
-        spare = buffer.new_empty((len(value), buffer.shape[1] - value.shape[1], *value.shape[2:]))
+    def _room_after(self, value: Tensor, capacity: int | None = None) -> Tensor:
+        """``value`` followed by unwritten room up to ``capacity`` (default: the current one)."""
+        capacity = self.keys.shape[1] if capacity is None else capacity
+        spare = value.new_empty((len(value), capacity - value.shape[1], *value.shape[2:]))
         return torch.cat([value, spare], dim=1)
 
     def append(self, new_keys: Tensor, new_values: Tensor) -> tuple[Tensor, Tensor]:
         end = self.length + new_keys.shape[1]
-        if end > self.keys.shape[1]:
-            raise ValueError(f"KV cache full: {end} positions, room for {self.keys.shape[1]}")
+        if end > self.keys.shape[1]:  # more columns than the context (padding, readouts)
+            capacity = max(end, 2 * self.keys.shape[1])
+            self.keys = self._room_after(self.past_keys, capacity)
+            self.values = self._room_after(self.past_values, capacity)
         self.keys[:, self.length:end] = new_keys
         self.values[:, self.length:end] = new_values
         if not self.frozen:

@@ -223,6 +223,10 @@ class Rollout:
         self.past: Layout | None = None
         self.recorder = recorder
         self.pass_hooks = pass_hooks
+        #: A rollout that records or edits states (capture, interventions) runs every pass
+        #: through TransformerLens's own forward, so what it records and what it reproduces
+        #: are TransformerLens's states exactly; any other takes the fused kernels.
+        self.fused = recorder is None and pass_hooks is None
 
     @property
     def length(self) -> int:
@@ -245,7 +249,8 @@ class Rollout:
             extra_hooks = [*extra_hooks, *record]
         logits, hidden = forward(
             self.model, query, past=self.past, cache=self.cache, thoughts=thoughts,
-            thought_rows=thought_rows, extra_hooks=extra_hooks, want_hidden=want_hidden)
+            thought_rows=thought_rows, extra_hooks=extra_hooks, want_hidden=want_hidden,
+            fused=self.fused)
         if commit is not None:
             commit()
         self.past = query if self.past is None else self.past.cat(query)
