@@ -1,8 +1,7 @@
 """Training throughput against the machine's matmul peak and a minimal GPT of the same shape.
 
-Measured side by side in one process, variants interleaved round by round: each variant's
-median round, and ratios taken round by round (the median round's ratio), so a drift of the
-machine's speed hurts every variant alike:
+Measured side by side in one process, the variants taking turns three steps at a time, so a
+drift of the machine's speed hurts every variant alike:
 
 * ``ours``: the training loop's own step (:meth:`train.loop.Trainer.prepare` on the prefetching
   worker, then :meth:`~train.loop.Trainer.train_step`: the method's loss through the fused
@@ -27,7 +26,7 @@ small preset's MLP shapes, measured before and after the variants.
 512 tokens, micro) and with model size (nano, micro, mini, small at 128 tokens), and
 ``--profile`` the share of each operator in a step of the micro and mini presets.
 
-    python benchmarks/training.py [--steps 12] [--rounds 5] [--scaling] [--profile] [--out FILE]
+    python benchmarks/training.py [--steps 60] [--scaling] [--profile] [--out FILE]
 """
 
 from __future__ import annotations
@@ -170,39 +169,30 @@ def trainer_for(out: str, size: str = "micro", batch: int = 32, bucket: int = 16
     return Trainer(cfg)
 
 
-def measure(variants: dict[str, Callable[[], list[int]]], cfg: Any, steps: int, rounds: int
-            ) -> dict[str, dict[str, float]]:
-    """Tokens/s and model FLOP/s per variant: ``rounds`` rounds of ``steps`` steps each,
-    variants interleaved, the median round."""
+def measure(variants: dict[str, Callable[[], list[int]]], cfg: Any, steps: int, block: int = 3
+            ) -> dict[str, dict[str, Any]]:
+    """Tokens/s and model FLOP/s per variant over ``steps`` steps each, the variants taking
+    turns ``block`` steps at a time (AAA BBB CCC AAA …), so a drift of the machine's speed,
+    which on this shared machine moves a 3-second stretch by ±20 %, falls on every variant
+    alike. (Blocks rather than single steps: a prefetching variant builds its next two
+    batches on a worker thread, and at most that spills into the next variant's block.)"""
     for step in variants.values():  # warm-up
         step()
-    per_round: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    for _ in range(rounds):
+    totals = {name: [0, 0.0, 0.0] for name in variants}  # tokens, FLOPs, seconds
+    for _ in range(0, steps, block):
         for name, step in variants.items():
-            lengths: list[int] = []
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                lengths += step()
-            seconds = time.perf_counter() - t0
-            per_round[name].append((sum(lengths) / seconds, model_flops(cfg, lengths) / seconds))
-    out = {}
-    for name, rows in per_round.items():
-        tok = statistics.median(r[0] for r in rows)
-        flop = statistics.median(r[1] for r in rows)
-        out[name] = {"tokens_per_s": tok, "model_flop_per_s": flop,
-                     "tokens_per_s_by_round": [r[0] for r in rows]}
-    return out
+            for _ in range(block):
+                t0 = time.perf_counter()
+                lengths = step()
+                seconds = time.perf_counter() - t0
+                totals[name][0] += sum(lengths)
+                totals[name][1] += model_flops(cfg, lengths)
+                totals[name][2] += seconds
+    return {name: {"tokens_per_s": tok / sec, "model_flop_per_s": flop / sec, "seconds": sec}
+            for name, (tok, flop, sec) in totals.items()}
 
 
-def round_ratio(results: dict[str, dict[str, Any]], a: str, b: str) -> dict[str, float]:
-    """``a``'s tokens/s over ``b``'s, round by round (the two ran back to back, so a drift of
-    the machine's speed cancels): the median round's ratio, and the lowest and highest."""
-    ratios = [x / y for x, y in zip(results[a]["tokens_per_s_by_round"],
-                                    results[b]["tokens_per_s_by_round"])]
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
-
-
-def headline(steps: int, rounds: int, batch: int = 32, size: str = "micro") -> dict[str, Any]:
+def headline(steps: int, batch: int = 32, size: str = "micro") -> dict[str, Any]:
     """Ours (bucketed and not, fused and TransformerLens) and the reference, one run."""
     peak = matmul_peak()
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,7 +207,7 @@ def headline(steps: int, rounds: int, batch: int = 32, size: str = "micro") -> d
         variants = {"ours": Ours(bucketed).step, "ours_unbucketed": Ours(plain).step,
                     "transformer_lens": Ours(plain, fused=False).step,
                     "reference": reference.step}
-        results = measure(variants, cfg, steps, rounds)
+        results = measure(variants, cfg, steps)
     peak = max(peak, matmul_peak())  # measured before and after: the machine's best
     for r in results.values():
         r["mfu"] = r["model_flop_per_s"] / peak
@@ -228,15 +218,15 @@ def headline(steps: int, rounds: int, batch: int = 32, size: str = "micro") -> d
         "batch_size": batch, "bucket": 16, "mean_tokens_per_example": statistics.fmean(real),
         "real_token_fraction_bucketed": sum(real) / padded,
         "reference_width": width, "matmul_peak_flop_per_s": peak,
-        "threads": torch.get_num_threads(), "steps_per_round": steps, "rounds": rounds,
+        "threads": torch.get_num_threads(), "steps_per_variant": steps,
         "variants": results,
         "train_tokens_per_s": ours["tokens_per_s"], "train_mfu": ours["mfu"],
         "reference_mfu": ref["mfu"],
-        "train_over_reference": round_ratio(results, "ours", "reference")["median"],
-        "train_over_reference_rounds": round_ratio(results, "ours", "reference"),
-        "fused_over_transformer_lens": round_ratio(results, "ours_unbucketed",
-                                                   "transformer_lens")["median"],
-        "bucketed_over_unbucketed": round_ratio(results, "ours", "ours_unbucketed")["median"],
+        "train_over_reference": ours["tokens_per_s"] / ref["tokens_per_s"],
+        "fused_over_transformer_lens": (results["ours_unbucketed"]["tokens_per_s"]
+                                        / results["transformer_lens"]["tokens_per_s"]),
+        "bucketed_over_unbucketed": (ours["tokens_per_s"]
+                                     / results["ours_unbucketed"]["tokens_per_s"]),
     }
 
 
@@ -260,17 +250,17 @@ def dense_step(size: str, width: int, batch: int, vocab: int = 64) -> tuple[Any,
     return model.cfg, step
 
 
-def scaling(steps: int, rounds: int, peak: float) -> dict[str, list[dict[str, Any]]]:
+def scaling(steps: int, peak: float) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {"sequence_length": [], "model_size": []}
     tokens_per_batch = 4096
     for width in (64, 128, 256, 512):
         cfg, step = dense_step("micro", width, tokens_per_batch // width)
-        r = measure({"s": step}, cfg, steps, rounds)["s"]
+        r = measure({"s": step}, cfg, steps)["s"]
         out["sequence_length"].append({"model": "micro", "width": width, **r,
                                        "mfu": r["model_flop_per_s"] / peak})
     for size in ("nano", "micro", "mini", "small"):
         cfg, step = dense_step(size, 128, tokens_per_batch // 128)
-        r = measure({"s": step}, cfg, steps, rounds)["s"]
+        r = measure({"s": step}, cfg, steps)["s"]
         p = PRESETS[size]
         out["model_size"].append({"model": size, "width": 128, "d_model": p.d_model,
                                   "n_layers": p.n_layers, "matmul_parameters":
@@ -300,8 +290,7 @@ def profile(size: str, batch: int = 32, rows: int = 12) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=12, help="steps per round")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=60, help="steps per variant")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--profile", action="store_true")
@@ -309,11 +298,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = headline(args.steps, args.rounds)
+    result = headline(args.steps)
     if args.scaling:
         result["matmul_peak_flop_per_s"] = peak = max(result["matmul_peak_flop_per_s"],
                                                       matmul_peak())
-        result["scaling"] = scaling(max(2, args.steps // 3), args.rounds, peak)
+        result["scaling"] = scaling(max(4, args.steps // 4), peak)
     if args.profile:
         result["profile"] = {size: profile(size) for size in ("micro", "mini")}
     from workbench.io import print_json

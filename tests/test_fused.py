@@ -123,10 +123,11 @@ def check_kv_cached_passes(grad):
     assert close(results[True][real], results[False][real]) <= TOL
 
 
-@pytest.mark.parametrize("name", ["cot", "rim", "coconut", "icot"])
+@pytest.mark.parametrize("name", ["cot", "rim", "coconut", "icot", "codi"])
 def test_training_loss_and_gradients_agree(name, monkeypatch):
     """A method's whole training loss and every parameter's gradient, fused against
-    TransformerLens (the fused path is what training runs)."""
+    TransformerLens (the fused path is what training runs). CODI's distillation reads every
+    layer's residual stream, which the fused pass returns and TransformerLens's hooks grab."""
     tok = task_tokenizer("prosqa")
     examples = [tokenize(e, tok)
                 for e in generate_split(TASKS["prosqa"], "demo", "test", 6, 0)]
@@ -136,6 +137,8 @@ def test_training_loss_and_gradients_agree(name, monkeypatch):
         method.resolve(examples)
     n_ctx = max(method.max_length(e) for e in examples) + 8
     model = random_model("nano", len(tok), n_ctx)
+    method.attach(model, seed=0)
+    model.eval()  # CODI's projection has dropout: the same function on both paths
     stage = method.stages(100, 10)[-1]
     batch = method.collate([method.encode(e, stage, 0, random.Random(i))
                             for i, e in enumerate(examples)])
@@ -144,14 +147,20 @@ def test_training_loss_and_gradients_agree(name, monkeypatch):
 
     real_forward = rollout.forward
     for fused in (True, False):
-        monkeypatch.setattr(rollout, "forward",
-                            lambda *a, fused_=fused, **k: real_forward(*a, **k, fused=fused_))
-        monkeypatch.setattr("workbench.methods.base.forward", rollout.forward)
+        monkeypatch.setattr(rollout, "forward", lambda *a, fused_=fused, **k: real_forward(
+            *a, **{**k, "fused": fused_}))
+        for module in ("base", "codi"):  # the methods that call forward themselves
+            monkeypatch.setattr(f"workbench.methods.{module}.forward", rollout.forward)
         model.zero_grad()
+        if method.module is not None:
+            method.module.zero_grad()
         loss = method.loss_sum(model, batch)
         loss.backward()
         losses[fused] = float(loss.detach())
         grads[fused] = {n: p.grad.clone() for n, p in model.named_parameters()}
+        if method.module is not None:  # CODI's projection trains too
+            grads[fused] |= {f"method.{n}": p.grad.clone()
+                             for n, p in method.module.named_parameters()}
     assert abs(losses[True] - losses[False]) <= TOL * max(1.0, abs(losses[False]))
     for n in grads[True]:
         scale = max(1.0, float(grads[False][n].abs().max()))

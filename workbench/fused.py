@@ -198,6 +198,9 @@ def fused_forward(
         is_causal = True
     elif n_query > 1:
         mask = causal_mask(n_query, n_key, tokens.device)
+    if mask is not None:  # additive, once: the kernels convert a boolean mask at every layer
+        mask = torch.zeros(mask.shape, dtype=x.dtype, device=x.device).masked_fill_(
+            ~mask, float("-inf"))
     if cache is not None:
         cache.append_attention_mask(torch.ones_like(tokens))
     act = _ACTIVATIONS[cfg.act_fn]

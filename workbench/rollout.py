@@ -110,6 +110,7 @@ def forward(
     thought_rows: Bool[Tensor, " batch"] | None = None,
     extra_hooks: Sequence[Hook] = (),
     want_hidden: bool = False,
+    layers: list[Tensor] | None = None,
     fused: bool = True,
 ) -> tuple[Float[Tensor, "batch pos vocab"], Float[Tensor, "batch pos d_model"] | None]:
     """Run ``query`` (after ``past``, whose keys and values are in ``cache``).
@@ -117,6 +118,9 @@ def forward(
     ``thoughts`` replace the input embedding of the first query column in ``thought_rows``
     (Coconut). Returns the logits and, with ``want_hidden``, the final hidden state
     (``ln_final`` of the last residual stream: what Coconut feeds back as the next thought).
+
+    ``layers``, if given, receives the residual stream before block 0 and after every block
+    (``[batch, pos, d_model]`` each, gradients attached): CODI distils them.
 
     A pass with no hooks (none given, none attached to the model) runs through
     :func:`workbench.fused.fused_forward`, the same function of the same weights with fused
@@ -126,9 +130,11 @@ def forward(
     if fused and not extra_hooks and supports(model) and not hooked(model):
         # nothing reads or edits the inside of this pass: the fused kernels compute it
         allowed = None if keys.is_causal() else allowed_keys(query, keys)
-        logits, final, _ = engine(model)(model, query.tokens, query.pos, allowed=allowed,
-                                         cache=cache, thoughts=thoughts,
-                                         thought_rows=thought_rows, want_hidden=want_hidden)
+        logits, final, states = engine(model)(
+            model, query.tokens, query.pos, allowed=allowed, cache=cache, thoughts=thoughts,
+            thought_rows=thought_rows, want_hidden=want_hidden, want_layers=layers is not None)
+        if layers is not None:
+            layers += states
         return logits, final
     W_pos = model.W_pos
     hooks: list[Hook] = [("hook_pos_embed", lambda x, hook: W_pos[query.pos])]
@@ -149,6 +155,12 @@ def forward(
 
         hooks += [(f"blocks.{i}.attn.hook_attn_scores", mask) for i in range(model.cfg.n_layers)]
     hooks += list(extra_hooks)  # before the hidden-state grab, so edits reach the next thought
+    if layers is not None:
+        grabbed: dict[str, Tensor] = {}
+        names = ["blocks.0.hook_resid_pre",
+                 *(f"blocks.{i}.hook_resid_post" for i in range(model.cfg.n_layers))]
+        hooks += [(name, lambda x, hook, name=name: grabbed.__setitem__(name, x))
+                  for name in names]
     hidden: list[Tensor] = []
     if want_hidden:
         last = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
@@ -157,6 +169,8 @@ def forward(
     with model.hooks(fwd_hooks=hooks):
         logits = model(query.tokens, past_kv_cache=cache, attention_mask=mask_arg)
     final = model.ln_final(hidden[0]) if want_hidden else None
+    if layers is not None:
+        layers += [grabbed[name] for name in names]
     return logits, final
 
 
@@ -240,6 +254,7 @@ class Rollout:
         thought_rows: Tensor | None = None,
         extra_hooks: Sequence[Hook] = (),
         want_hidden: bool = False,
+        layers: list[Tensor] | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         commit = None
         if self.pass_hooks is not None:
@@ -250,7 +265,7 @@ class Rollout:
         logits, hidden = forward(
             self.model, query, past=self.past, cache=self.cache, thoughts=thoughts,
             thought_rows=thought_rows, extra_hooks=extra_hooks, want_hidden=want_hidden,
-            fused=self.fused)
+            layers=layers, fused=self.fused)
         if commit is not None:
             commit()
         self.past = query if self.past is None else self.past.cat(query)

@@ -160,12 +160,14 @@ class Coconut(Method):
 
 
 def continuous_passes(roll: Rollout, batch: Batch, feed: Callable[[Tensor], Tensor] | None = None,
-                      extra_hooks: Sequence[Hook] = ()) -> Tensor:
+                      extra_hooks: Sequence[Hook] = (),
+                      layers: list[tuple[int, list[Tensor]]] | None = None) -> Tensor:
     """All positions' logits of ``batch`` run through ``roll``, a new pass starting at every
     column holding a thought (``batch.latent``): a thought's input embedding is the final hidden
     state of the column before it, through ``feed`` if given (CODI's projection). Columns line up
     across rows (collate aligns them), so every pass covers the same columns of every row.
-    ``extra_hooks`` go on every pass."""
+    ``extra_hooks`` go on every pass; ``layers``, if given, receives per pass its first column
+    and its residual streams (see :func:`workbench.rollout.forward`)."""
     width = batch.layout.shape[1]
     cols = torch.nonzero(batch.latent.any(0)).flatten().tolist()
     bounds = [0, *cols, width]
@@ -177,7 +179,10 @@ def continuous_passes(roll: Rollout, batch: Batch, feed: Callable[[Tensor], Tens
         thoughts = None
         if rows is not None:
             thoughts = hidden[:, -1] if feed is None else feed(hidden[:, -1])
+        states: list[Tensor] | None = None if layers is None else []
+        if layers is not None:
+            layers.append((a, states))
         logits, hidden = roll.run(batch.layout[a:b], thoughts=thoughts, thought_rows=rows,
-                                  want_hidden=True, extra_hooks=extra_hooks)
+                                  want_hidden=True, extra_hooks=extra_hooks, layers=states)
         parts.append(logits)
     return torch.cat(parts, dim=1)

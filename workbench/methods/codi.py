@@ -48,7 +48,7 @@ from workbench.methods.base import (
 )
 from workbench.methods.coconut import continuous_passes
 from workbench.models import HookedTransformer
-from workbench.rollout import Hook, PassHooks, Recorder, Rollout, forward
+from workbench.rollout import PassHooks, Recorder, Rollout, forward
 from workbench.schemas import Count, Fraction, NonNegativeFloat
 from workbench.tokenizer import BOT, EOT, LATENT
 
@@ -99,11 +99,6 @@ class PairEncoded(Encoded):
 @dataclass
 class PairBatch(Batch):
     teacher: Batch | None = None
-
-
-def layer_names(n_layers: int) -> list[str]:
-    """The residual stream before block 0 (embedding + position), then after every block."""
-    return ["blocks.0.hook_resid_pre", *(f"blocks.{i}.hook_resid_post" for i in range(n_layers))]
 
 
 def distillation(student: Sequence[Tensor], teacher: Sequence[Tensor], kind: str = "smooth_l1",
@@ -215,15 +210,19 @@ class CODI(Method):
         module.train(model.training)
         return module
 
-    def states_at(self, model: HookedTransformer, grabbed: dict[str, list[tuple[int, Tensor]]],
+    @staticmethod
+    def states_at(model: HookedTransformer, passes: Sequence[tuple[int, list[Tensor]]],
                   columns: Tensor) -> list[Tensor]:
-        """Every layer's state at ``columns`` (one per row) from the passes ``grabbed`` recorded
-        (per hook, (first column, activation)); the last layer through ``ln_final``."""
+        """Every layer's state at ``columns`` (one per row) from the ``passes`` that computed
+        them (per pass: its first column and its residual streams, as
+        :func:`workbench.rollout.forward` returns them); the last layer through
+        ``ln_final``."""
         rows = torch.arange(len(columns), device=columns.device)
         out = []
-        for passes in grabbed.values():
+        for layer in range(len(passes[0][1])):
             pieces = []
-            for start, act in passes:
+            for start, states in passes:
+                act = states[layer]
                 local = (columns - start).clamp(0, act.shape[1] - 1)
                 inside = (columns >= start) & (columns < start + act.shape[1])
                 pieces.append((inside, act[rows, local]))
@@ -234,35 +233,23 @@ class CODI(Method):
         out[-1] = model.ln_final(out[-1][:, None])[:, 0]
         return out
 
-    def grab_hooks(self, model: HookedTransformer, roll: Rollout | None
-                   ) -> tuple[list[Hook], dict[str, list[tuple[int, Tensor]]]]:
-        grabbed: dict[str, list[tuple[int, Tensor]]] = {
-            n: [] for n in layer_names(model.cfg.n_layers)}
-
-        def grab(name: str) -> Any:
-            def hook(x: Tensor, hook: object) -> None:
-                grabbed[name].append((roll.length if roll is not None else 0, x))
-            return hook
-
-        return [(n, grab(n)) for n in grabbed], grabbed
-
     def loss_sum(self, model: HookedTransformer, batch: Batch) -> Tensor:
         assert isinstance(batch, PairBatch) and batch.teacher is not None
         o, n = self.options, len(batch)
         # teacher: one pass with gradients for its CE; its states are detached for distillation
-        hooks, t_grab = self.grab_hooks(model, None)
-        t_logits, _ = forward(model, batch.teacher.layout, extra_hooks=hooks)
+        t_states: list[Tensor] = []
+        t_logits, _ = forward(model, batch.teacher.layout, layers=t_states)
         loss = o.teacher_weight * weighted_loss_sum(t_logits, batch.teacher)
         t_cols = first_column(batch.teacher.layout.tokens, self.ans)
         # student: continuous thoughts through the projection
         roll = Rollout(model, n, batch.layout.tokens.device)
-        hooks, s_grab = self.grab_hooks(model, roll)
-        s_logits = continuous_passes(roll, batch, self.thought_map(model), extra_hooks=hooks)
+        s_passes: list[tuple[int, list[Tensor]]] = []
+        s_logits = continuous_passes(roll, batch, self.thought_map(model), layers=s_passes)
         loss = loss + weighted_loss_sum(s_logits, batch)
         s_cols = first_column(batch.layout.tokens, self.ans)
         if o.distill_weight:
-            student = self.states_at(model, s_grab, s_cols)
-            teacher = self.states_at(model, t_grab, t_cols)
+            student = self.states_at(model, s_passes, s_cols)
+            teacher = self.states_at(model, [(0, t_states)], t_cols)
             # a batch mean, as published; times n to sum over examples like the CE terms
             loss = loss + o.distill_weight * n * distillation(student, teacher, o.distill_loss,
                                                               o.distill_div_std)
