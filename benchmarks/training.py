@@ -251,31 +251,42 @@ def dense_step(size: str, width: int, batch: int, vocab: int = 64) -> tuple[Any,
 
 
 def scaling(steps: int, peak: float) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {"sequence_length": [], "model_size": []}
+    """Our fused step on dense rows of 4,096 tokens per batch: micro at 64–512 tokens per row,
+    and nano to small at 128, all measured together taking turns (the machine's drift falls
+    on every point alike)."""
     tokens_per_batch = 4096
-    for width in (64, 128, 256, 512):
-        cfg, step = dense_step("micro", width, tokens_per_batch // width)
-        r = measure({"s": step}, cfg, steps)["s"]
-        out["sequence_length"].append({"model": "micro", "width": width, **r,
-                                       "mfu": r["model_flop_per_s"] / peak})
-    for size in ("nano", "micro", "mini", "small"):
-        cfg, step = dense_step(size, 128, tokens_per_batch // 128)
-        r = measure({"s": step}, cfg, steps)["s"]
-        p = PRESETS[size]
-        out["model_size"].append({"model": size, "width": 128, "d_model": p.d_model,
-                                  "n_layers": p.n_layers, "matmul_parameters":
-                                  matmul_parameters(cfg), **r,
-                                  "mfu": r["model_flop_per_s"] / peak})
-    return out
+    points = [("micro", w) for w in (64, 128, 256, 512)]
+    points += [(size, 128) for size in ("nano", "mini", "small")]
+    steps_of, cfgs = {}, {}
+    for size, width in points:
+        cfgs[size, width], steps_of[size, width] = dense_step(size, width,
+                                                             tokens_per_batch // width)
+    # tokens/s from one interleaved measurement; FLOPs per token from each point's own model
+    timed_ = measure({f"{s}/{w}": f for (s, w), f in steps_of.items()}, cfgs["micro", 128],
+                     steps, block=2)
+    results = {}
+    for (size, width), cfg in cfgs.items():
+        r = timed_[f"{size}/{width}"]
+        flop = r["tokens_per_s"] * model_flops(cfg, [width]) / width
+        results[size, width] = {"model": size, "width": width,
+                                "tokens_per_s": r["tokens_per_s"], "model_flop_per_s": flop,
+                                "mfu": flop / peak, "matmul_parameters": matmul_parameters(cfg),
+                                "d_model": PRESETS[size].d_model,
+                                "n_layers": PRESETS[size].n_layers}
+    return {"sequence_length": [results["micro", w] for w in (64, 128, 256, 512)],
+            "model_size": [results[s, 128] for s in ("nano", "micro", "mini", "small")]}
 
 
-def profile(size: str, batch: int = 32, rows: int = 12) -> list[dict[str, Any]]:
-    """Self CPU time per operator over 8 training steps of ``size`` (ours, bucketed)."""
+def profile(size: str, batch: int = 32, rows: int = 12, before: bool = False
+            ) -> list[dict[str, Any]]:
+    """Self CPU time per operator over 8 training steps of ``size``: ours, bucketed, or with
+    ``before`` the step as the first build ran it (TransformerLens's forward, unbucketed)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     with tempfile.TemporaryDirectory() as tmp:
-        ours = Ours(trainer_for(f"{tmp}/p", size=size, batch=batch))
+        ours = Ours(trainer_for(f"{tmp}/p", size=size, batch=batch, bucket=0 if before else 16),
+                    fused=not before)
         ours.step()
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(8):
@@ -302,9 +313,10 @@ def main() -> None:
     if args.scaling:
         result["matmul_peak_flop_per_s"] = peak = max(result["matmul_peak_flop_per_s"],
                                                       matmul_peak())
-        result["scaling"] = scaling(max(4, args.steps // 4), peak)
+        result["scaling"] = scaling(max(4, args.steps // 3), peak)
     if args.profile:
         result["profile"] = {size: profile(size) for size in ("micro", "mini")}
+        result["profile_before"] = {"micro": profile("micro", before=True)}
     from workbench.io import print_json
 
     print_json(result, args.out)
