@@ -22,11 +22,12 @@ scores and mixing (forward and backward, the full square as PaLM's MFU counts it
 over the matmul peak: the fastest float32 product among square ones of three sizes and the
 small preset's MLP shapes, measured before and after the variants.
 
+``--compile`` adds ours through ``torch.compile`` (and the compilation's seconds);
 ``--scaling`` adds how a step's cost grows with sequence length (dense rows of 64, 128, 256 and
 512 tokens, micro) and with model size (nano, micro, mini, small at 128 tokens), and
 ``--profile`` the share of each operator in a step of the micro and mini presets.
 
-    python benchmarks/training.py [--steps 60] [--scaling] [--profile] [--out FILE]
+    python benchmarks/training.py [--steps 60] [--scaling] [--profile] [--compile] [--out FILE]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from torch import nn
 from train.config import TrainConfig
 from train.loop import Trainer, make_optimizer
 from train.prefetch import Prefetch
+from workbench.methods import METHODS
 from workbench.models import PRESETS
 
 
@@ -162,8 +164,14 @@ class Ours:
         return batch.layout.real.sum(1).tolist()
 
 
+def writer() -> str:
+    """The method that writes its reasoning steps (CoT): the longest sequences to train on."""
+    return next(name for name, cls in METHODS.items() if cls.written_steps)
+
+
 def trainer_for(out: str, size: str = "micro", batch: int = 32, bucket: int = 16,
-                task: str = "prosqa", method: str = "cot", **kw: Any) -> Trainer:
+                task: str = "prosqa", method: str | None = None, **kw: Any) -> Trainer:
+    method = method or writer()
     cfg = TrainConfig(task=task, preset="demo", method=method, size=size, out=out,
                       batch_size=batch, bucket=bucket, steps=10_000, quiet=True, **kw)
     return Trainer(cfg)
@@ -192,8 +200,10 @@ def measure(variants: dict[str, Callable[[], list[int]]], cfg: Any, steps: int, 
             for name, (tok, flop, sec) in totals.items()}
 
 
-def headline(steps: int, batch: int = 32, size: str = "micro") -> dict[str, Any]:
-    """Ours (bucketed and not, fused and TransformerLens) and the reference, one run."""
+def headline(steps: int, batch: int = 32, size: str = "micro", compiled: bool = False
+             ) -> dict[str, Any]:
+    """Ours (bucketed and not, fused and TransformerLens) and the reference, one run; with
+    ``compiled`` also ours through ``torch.compile`` (``lwb train --compile``)."""
     peak = matmul_peak()
     with tempfile.TemporaryDirectory() as tmp:
         bucketed = trainer_for(f"{tmp}/a", size=size, batch=batch)
@@ -207,14 +217,28 @@ def headline(steps: int, batch: int = 32, size: str = "micro") -> dict[str, Any]
         variants = {"ours": Ours(bucketed).step, "ours_unbucketed": Ours(plain).step,
                     "transformer_lens": Ours(plain, fused=False).step,
                     "reference": reference.step}
+        if compiled:
+            from workbench.fused import compile_for
+
+            twin = trainer_for(f"{tmp}/c", size=size, batch=batch)
+            compile_for(twin.model)
+            t0 = time.perf_counter()
+            variants["ours_compiled"] = Ours(twin).step
+            variants["ours_compiled"]()  # the compilation, timed apart
+            compile_seconds = time.perf_counter() - t0
         results = measure(variants, cfg, steps)
     peak = max(peak, matmul_peak())  # measured before and after: the machine's best
     for r in results.values():
         r["mfu"] = r["model_flop_per_s"] / peak
     ours, ref = results["ours"], results["reference"]
-    return {
+    extra = {}
+    if compiled:
+        extra = {"compile_seconds": compile_seconds,
+                 "compiled_over_eager": results["ours_compiled"]["tokens_per_s"]
+                 / ours["tokens_per_s"]}
+    return {**extra,
         "model": size, "parameters": sum(p.numel() for p in bucketed.model.parameters()),
-        "matmul_parameters": matmul_parameters(cfg), "task": "prosqa/demo", "method": "cot",
+        "matmul_parameters": matmul_parameters(cfg), "task": "prosqa/demo", "method": writer(),
         "batch_size": batch, "bucket": 16, "mean_tokens_per_example": statistics.fmean(real),
         "real_token_fraction_bucketed": sum(real) / padded,
         "reference_width": width, "matmul_peak_flop_per_s": peak,
@@ -305,11 +329,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="also ours through torch.compile (set TORCHINDUCTOR_CACHE_DIR to "
+                        "keep the compiled kernels between runs)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = headline(args.steps)
+    result = headline(args.steps, compiled=args.compile)
     if args.scaling:
         result["matmul_peak_flop_per_s"] = peak = max(result["matmul_peak_flop_per_s"],
                                                       matmul_peak())

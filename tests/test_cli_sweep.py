@@ -31,7 +31,7 @@ ALWAYS_BAD = ["-1", "nan", "inf", "-inf", "1e400", "x", "2.5e"]
 MINUS_ONE_OK = {"--n-jobs", "--workers@demo", "--layer@analyze projections"}
 #: Flags where 0 has a meaning (off, none, the default, the embeddings, a seed).
 ZERO_OK = {"--seed", "--data-seed", "--depth-warmup", "--warmup-steps", "--weight-decay",
-           "--grad-clip", "--eval-every", "--checkpoint-every", "--latency-examples",
+           "--bucket", "--grad-clip", "--eval-every", "--checkpoint-every", "--latency-examples",
            "--min-lr-ratio", "--trajectories", "--shuffles", "--layer", "--layers",
            "--steps@analyze probes",
            "--max-latent-stage", "--min-dist", "--stage1-fraction", "--mix-prob",
