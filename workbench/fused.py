@@ -236,7 +236,8 @@ _COMPILED: weakref.WeakKeyDictionary[HookedTransformer, Callable[..., tuple]] = 
 def compile_for(model: HookedTransformer) -> None:
     """Run ``model``'s fused passes through ``torch.compile`` (``lwb train --compile``).
     Measured on the 2-core CPU this project is built on, it is slower than the eager fused
-    pass and costs ~40 s to compile (docs/performance.md); it may pay on other hardware."""
+    pass (0.35–0.52×, recompilations included) and costs 13–35 s to compile
+    (docs/performance.md); it may pay on other hardware."""
     _COMPILED[model] = torch.compile(fused_forward, dynamic=True)
 
 
