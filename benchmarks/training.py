@@ -22,12 +22,15 @@ scores and mixing (forward and backward, the full square as PaLM's MFU counts it
 over the matmul peak: the fastest float32 product among square ones of three sizes and the
 small preset's MLP shapes, measured before and after the variants.
 
+``--fresh`` adds what drawing a fresh batch at every step costs a step (the zoo's reach
+recipe, with and without the prefetching worker, against a fixed train set);
 ``--compile`` adds ours through ``torch.compile`` (and the compilation's seconds);
 ``--scaling`` adds how a step's cost grows with sequence length (dense rows of 64, 128, 256 and
 512 tokens, micro) and with model size (nano, micro, mini, small at 128 tokens), and
 ``--profile`` the share of each operator in a step of the micro and mini presets.
 
-    python benchmarks/training.py [--steps 60] [--scaling] [--profile] [--compile] [--out FILE]
+    python benchmarks/training.py [--steps 60] [--scaling] [--profile] [--fresh] [--compile]
+        [--out FILE]
 """
 
 from __future__ import annotations
@@ -170,9 +173,10 @@ def writer() -> str:
 
 
 def trainer_for(out: str, size: str = "micro", batch: int = 32, bucket: int = 16,
-                task: str = "prosqa", method: str | None = None, **kw: Any) -> Trainer:
+                task: str = "prosqa", preset: str = "demo", method: str | None = None,
+                **kw: Any) -> Trainer:
     method = method or writer()
-    cfg = TrainConfig(task=task, preset="demo", method=method, size=size, out=out,
+    cfg = TrainConfig(task=task, preset=preset, method=method, size=size, out=out,
                       batch_size=batch, bucket=bucket, steps=10_000, quiet=True, **kw)
     return Trainer(cfg)
 
@@ -254,6 +258,38 @@ def headline(steps: int, batch: int = 32, size: str = "micro", compiled: bool = 
     }
 
 
+class Synchronous(Ours):
+    """Ours, with each batch built on the training thread just before its step (no worker)."""
+
+    def step(self) -> list[int]:
+        batch = self.trainer.prepare(self.step_index)
+        self.step_index = (self.step_index + 1) % self.trainer.total
+        self.trainer.train_step(batch, self.opt)
+        return batch.layout.real.sum(1).tolist()
+
+
+def fresh_cost(steps: int) -> dict[str, Any]:
+    """What drawing a fresh batch every step costs the step: the zoo's reach recipe (padded
+    chains, micro-h1, batch 32, CoT) on fresh batches, with the prefetching worker and without,
+    against the same recipe cycling a fixed train set (unbucketed, as fresh batches are)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        common = {"task": "reach", "preset": "padded", "size": "micro-h1", "batch": 32,
+                  "bucket": 0, "n_train": 2048}
+        fresh = trainer_for(f"{tmp}/f", fresh=True, **common)
+        fixed = trainer_for(f"{tmp}/x", **common)
+        build = [timed(lambda s=s: fresh.prepare(s)) for s in range(20)]
+        cfg = fresh.model.cfg
+        variants = {"fixed": Ours(fixed).step, "fresh": Ours(fresh).step,
+                    "fresh_without_worker": Synchronous(fresh).step}
+        results = measure(variants, cfg, steps)
+    return {"recipe": "reach/padded, micro-h1, batch 32, " + writer(), **results,
+            "fresh_batch_build_ms": 1000 * statistics.median(build),
+            "fresh_over_fixed": results["fresh"]["tokens_per_s"]
+            / results["fixed"]["tokens_per_s"],
+            "fresh_without_worker_over_fixed": results["fresh_without_worker"]["tokens_per_s"]
+            / results["fixed"]["tokens_per_s"]}
+
+
 def dense_step(size: str, width: int, batch: int, vocab: int = 64) -> tuple[Any, Callable]:
     """Our fused forward and the method-free loss on dense random rows: the model's cost alone."""
     from workbench.models import build_model, model_config
@@ -329,6 +365,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--fresh", action="store_true",
+                        help="also what drawing a fresh batch every step costs the step")
     parser.add_argument("--compile", action="store_true",
                         help="also ours through torch.compile (set TORCHINDUCTOR_CACHE_DIR to "
                         "keep the compiled kernels between runs)")
@@ -337,6 +375,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = headline(args.steps, compiled=args.compile)
+    if args.fresh:
+        result["fresh"] = fresh_cost(args.steps)
     if args.scaling:
         result["matmul_peak_flop_per_s"] = peak = max(result["matmul_peak_flop_per_s"],
                                                       matmul_peak())
