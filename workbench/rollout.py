@@ -16,6 +16,10 @@ Positions are set explicitly (``hook_pos_embed`` returns ``W_pos[pos]``), so lef
 nothing and RiM's readouts can all sit "right after their block". Coconut's continuous thoughts
 replace the input embedding at ``<latent>`` placeholders (``hook_embed``; gradients flow).
 
+A pass that nobody records or edits (training, evaluation) computes the same rule with fused
+kernels on the same weights (:mod:`workbench.fused`); a pass with hooks, and every pass of a
+rollout that records or edits states, runs TransformerLens's own forward.
+
 A :class:`Rollout` keeps a TransformerLens KV cache and the layout of everything cached, so a
 sequence can be extended pass by pass (Coconut's thoughts, greedy decoding) with the same rule.
 """
