@@ -64,7 +64,8 @@ class LensConfig(Checked):
     """Which run and store to decode, and where the results go."""
 
     run: str = ""
-    """Run directory the store was captured from (its model.safetensors must match)."""
+    """Run directory the store was captured from (its model.safetensors must match; default:
+    the run the store's manifest records)."""
     store: str = ""
     """Trajectory store directory."""
     out: str = ""
@@ -251,6 +252,21 @@ def _probe_cells(readout: dict[str, Any], keys: list[tuple[str, int]], cell_ids:
     return out
 
 
+def _run_of(cfg: LensConfig, store: Store) -> str:
+    """``--run``, else the run the store's manifest records (capture writes it)."""
+    if cfg.run:
+        return cfg.run
+    recorded = store.manifest.get("run")
+    if not recorded:
+        raise UserError("the store's manifest records no run; pass --run",
+                        file=store.path / MANIFEST, field="run")
+    if not (Path(recorded) / WEIGHTS).is_file():
+        raise UserError(f"the store was captured from {recorded}, which holds no {WEIGHTS} "
+                        "now (moved or deleted?); pass --run", file=store.path / MANIFEST,
+                        field="run")
+    return str(recorded)
+
+
 def _check_checkpoint(store: Store, run_dir: Path) -> None:
     weights = run_dir / WEIGHTS
     if store.manifest.get("checkpoint_sha256") != sha256_file(weights):
@@ -266,8 +282,9 @@ def run(cfg: LensConfig) -> dict[str, Any]:
     if cfg.top_k < 1:
         raise UserError("must be at least 1", field="top_k")
     store = open_store(cfg.store)
-    loaded = load_run(cfg.run, device=cfg.device)
-    _check_checkpoint(store, Path(cfg.run))
+    run_dir = _run_of(cfg, store)
+    loaded = load_run(run_dir, device=cfg.device)
+    _check_checkpoint(store, Path(run_dir))
     kinds = cfg.kinds or list(store.manifest.get("kinds", []))
     for kind in kinds:
         if kind not in store.manifest.get("kinds", []):
@@ -320,7 +337,7 @@ def run(cfg: LensConfig) -> dict[str, Any]:
         fig = frontier_figure(cells, main, store.n_layers, str(store.manifest.get("task")))
         files["frontier_figure"] = str(save_figure(fig, out / "lens_frontier.html"))
     result = {
-        "analysis": "lens", "config": asdict(cfg), "store": str(store.path), "run": cfg.run,
+        "analysis": "lens", "config": asdict(cfg), "store": str(store.path), "run": run_dir,
         "task": store.manifest.get("task"), "method": store.manifest.get("method"),
         "n_layers": store.n_layers, "kinds": kinds, "rows": int(len(rows)),
         "rows_with_proof_token": int((proof >= 0).sum()), "frontier": frontier,

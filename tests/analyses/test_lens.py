@@ -2,6 +2,7 @@
 rebuilds ProsQA's BFS frontier, and refuses a store from another checkpoint."""
 
 import json
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -189,3 +190,28 @@ def test_planted_thoughts_decode_their_bfs_frontier(lens_capture, tmp_path):
     assert last[1]["proof_token"]["top1_rate"]["mean"] == 1.0
     noise = {c["step"]: c for c in res["cells"] if c["layer"] == 0}
     assert noise[0]["proof_token"]["top1_rate"]["mean"] < 0.5
+
+
+def test_the_run_comes_from_the_stores_manifest(lens_capture, tmp_path, capsys):
+    """`lwb analyze lens STORE --out DIR`, as the README writes it: the store records its run,
+    so --run is not needed; a recorded run that is gone is a one-line error naming the
+    manifest and the field."""
+    import shutil
+
+    from lwb.cli import main
+
+    run_dir, store, data = lens_capture
+    assert main(["analyze", "lens", str(store), "--out", str(tmp_path / "out"),
+                 "--n-boot", "20"]) == 0
+    written = json.loads((tmp_path / "out" / "lens.json").read_text())
+    assert Path(written["run"]).resolve() == Path(run_dir).resolve()
+    moved = tmp_path / "moved"
+    shutil.copytree(store, moved)
+    manifest = json.loads((moved / "manifest.json").read_text())
+    manifest["run"] = str(tmp_path / "gone")
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["analyze", "lens", str(moved), "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "manifest.json" in err[0] and "pass --run" in err[0], err
+    assert not (tmp_path / "out2").exists()
