@@ -22,12 +22,20 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from analyses.common import check_out, main_kind, save_figure, save_json, store_layers, style
+from analyses.common import (  # noqa: F401  (proof_table, choose_key: the demo reads them here)
+    check_out,
+    choose_key,
+    main_kind,
+    proof_table,
+    save_figure,
+    save_json,
+    store_layers,
+    style,
+)
 from analyses.probes import ProbeConfig, ProbeSettings, encode_labels, probe, score
-from workbench.errors import UserError
 from workbench.schemas import LayerIndex
 from workbench.stats import UNDEFINED, show
-from workbench.store import Store, open_store
+from workbench.store import open_store
 
 
 @dataclass
@@ -44,31 +52,6 @@ class AlignmentConfig(ProbeSettings):
     """Latent-step kind (default: the store's main kind)."""
     layers: list[LayerIndex] | None = None
     """Layers (default: all)."""
-
-
-def proof_table(store: Store) -> dict[str, list[dict[str, Any]]]:
-    from workbench.artifacts import Proof
-    from workbench.schemas import loads, parse
-
-    where = store.path / "examples"
-    return {r["example_id"]: parse(Proof, loads(r["proof"] or "[]", file=where), file=where,
-                                   field=f"{r['example_id']}.proof")
-            for r in store.examples}
-
-
-def choose_key(proofs: dict[str, list[dict[str, Any]]], key: str | None) -> str:
-    fields = [k for p in proofs.values() for rec in p for k in rec]
-    if key is not None:
-        if key not in fields:
-            raise UserError(f"no proof field {key!r}; the proofs have {sorted(set(fields))}",
-                            field="key")
-        return key
-    for k in ("value", "node"):
-        if k in fields:
-            return k
-    if not fields:
-        raise UserError("the examples carry no proof records", field="key")
-    return fields[0]
 
 
 def diagonality(cells: dict[tuple[int, int], dict[str, Any]]) -> float:

@@ -15,6 +15,7 @@ from workbench.io import atomic_write_text
 from workbench.methods import main_kinds
 from workbench.safety import check_output, is_run, is_store
 from workbench.stats import clean
+from workbench.store import Store
 
 TEMPLATE = "plotly_white"
 FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 13}
@@ -167,3 +168,31 @@ def bootstrap_mean_ci(
         return (float("nan"), float("nan"))
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
+
+
+def proof_table(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Each example's proof records (``examples`` of the store), by example id."""
+    from workbench.artifacts import Proof
+    from workbench.schemas import loads, parse
+
+    where = store.path / "examples"
+    return {r["example_id"]: parse(Proof, loads(r["proof"] or "[]", file=where), file=where,
+                                   field=f"{r['example_id']}.proof")
+            for r in store.examples}
+
+
+def choose_key(proofs: dict[str, list[dict[str, Any]]], key: str | None) -> str:
+    """``key`` if the proofs have it, else the field naming a proof step's content: ``value``
+    (chain), ``node`` (ProsQA, reach), else the first field."""
+    fields = [k for p in proofs.values() for rec in p for k in rec]
+    if key is not None:
+        if key not in fields:
+            raise UserError(f"no proof field {key!r}; the proofs have {sorted(set(fields))}",
+                            field="key")
+        return key
+    for k in ("value", "node"):
+        if k in fields:
+            return k
+    if not fields:
+        raise UserError("the examples carry no proof records", field="key")
+    return fields[0]

@@ -28,7 +28,9 @@ from sklearn.preprocessing import StandardScaler
 from analyses.common import (
     bootstrap_ci,
     check_out,
+    choose_key,
     main_kind,
+    proof_table,
     save_figure,
     save_json,
     store_layers,
@@ -67,8 +69,9 @@ class ProbeConfig(ProbeSettings):
     """Trajectory store directory."""
     out: str = ""
     """Output directory (probes.json, probes.html)."""
-    target: str = "y_proof_value"
-    """Label column of the store's steps (see its manifest's label_columns)."""
+    target: str = ""
+    """Label column of the store's steps (see its manifest's label_columns; default: the proof
+    step's content, y_proof_value on chain, y_proof_node on ProsQA and reach)."""
     kind: str | None = None
     """Latent-step kind to probe (default: the store's main kind, e.g. block for RiM)."""
     layers: list[LayerIndex] | None = None
@@ -250,10 +253,12 @@ def _hover(r: dict[str, Any], layer: int, step: int, metric: str) -> str:
 def run(cfg: ProbeConfig) -> list[dict[str, Any]]:
     check_out(cfg)
     store = open_store(cfg.store)
-    records = grid(store, cfg.target, cfg)
+    target = cfg.target or "y_proof_" + choose_key(proof_table(store), None)
+    records = grid(store, target, cfg)
     out = Path(cfg.out)
     save_json(records, out / "probes.json")
-    save_json({"config": asdict(cfg), "store_manifest": store.manifest}, out / "probes.meta.json")
-    save_figure(heatmap(records, f"Linear probes for {cfg.target} ({records[0]['kind']} states)"),
+    save_json({"config": {**asdict(cfg), "target": target}, "store_manifest": store.manifest},
+              out / "probes.meta.json")
+    save_figure(heatmap(records, f"Linear probes for {target} ({records[0]['kind']} states)"),
                 out / "probes.html")
     return records

@@ -80,3 +80,30 @@ def test_run_writes_records_with_every_field_and_a_figure(tmp_path):
     assert fields <= set(records[0])
     assert (tmp_path / "out" / "probes.json").exists()
     assert (tmp_path / "out" / "probes.html").exists()
+
+
+def test_the_default_target_is_the_proof_steps_content_of_the_stores_task(tmp_path, capsys):
+    """`lwb analyze probes STORE --out DIR` with no --target probes what a proof step names:
+    the node on ProsQA (whose stores have no y_proof_value), the value on chain."""
+    import json
+
+    from lwb.cli import main
+    from tests.capture.conftest import make_run
+    from workbench.capture import CaptureConfig, capture
+    from workbench.tasks import TASKS
+    from workbench.tasks.base import generate_split
+    from workbench.tasks.loaders import write_jsonl
+
+    for task, expected in (("prosqa", "y_proof_node"), ("chain", "y_proof_value")):
+        data = tmp_path / f"{task}.jsonl"
+        write_jsonl(data, generate_split(TASKS[task], "tiny", "test", 12, seed=1))
+        run_dir = make_run(tmp_path / task, task, "rim", data)
+        store = tmp_path / f"{task}-store"
+        capture(CaptureConfig(run=str(run_dir), data=str(data), out=str(store), quiet=True))
+        out = tmp_path / f"{task}-probes"
+        assert main(["analyze", "probes", str(store), "--out", str(out), "--folds", "2",
+                     "--n-boot", "10", "--n-jobs", "1"]) == 0
+        records = json.loads((out / "probes.json").read_text())
+        assert {r["target"] for r in records} == {expected}
+        meta = json.loads((out / "probes.meta.json").read_text())
+        assert meta["config"]["target"] == expected
