@@ -24,10 +24,13 @@ with common.shown():
 
         st.subheader(f"{name} · {example_id}")
         blocks.show_answer(example)
-        left, right = st.columns([3, 2])
-        blocks.show_problem(example, "problem", left)
-        right.markdown("#### Readouts per memory block")
-        blocks.show_readouts(steps, example_id, "trajectory", right)
+        if browse.has_readouts(run):
+            left, right = st.columns([3, 2])
+            blocks.show_problem(example, "problem", left)
+            right.markdown("#### Readouts per memory block")
+            blocks.show_readouts(steps, example_id, "trajectory", right)
+        else:
+            blocks.show_problem(example, "problem")
 
         left, right = st.columns([3, 2])
         left.markdown("#### Latent steps through the logit lens")

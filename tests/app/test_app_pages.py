@@ -175,6 +175,20 @@ def store_examples(runs_root: Path, run: str) -> pd.DataFrame:
                                           "proof"]).to_pandas()
 
 
+def titles_of(at: AppTest) -> list[str]:
+    """The page's headers and markdown headings."""
+    return [h.value for h in at.header] + [m.value for m in at.markdown]
+
+
+def test_sections_of_another_method_are_not_shown(page, runs_root):
+    """No readout heading on a CoT run's trajectory page (RiM's readouts only), while a RiM
+    run's page has it."""
+    assert not any("Readouts per memory block" in t
+                   for t in titles_of(page("trajectories", run="chain-cot")))
+    assert any("Readouts per memory block" in t
+               for t in titles_of(page("trajectories", run="chain-rim")))
+
+
 def test_trajectory_shows_problem_chain_lens_readouts_cosine_and_answer(page, runs_root):
     examples = store_examples(runs_root, "chain-rim")
     ex = examples.iloc[3]
@@ -217,7 +231,8 @@ def test_trajectory_without_lens_parquet_decodes_through_the_model(page, runs_ro
         text(at, "caption")
     grid = next(t for t in tables(at) if "step 0" in t.columns)
     assert grid["layer"].tolist() == [0, 1, 2]
-    assert "no readouts: only RiM stores record y_readout_prediction" in text(at, "info")
+    # RiM's readouts do not apply to a CoT run: no section, no "no readouts" message (issue 22)
+    assert "readouts" not in text(at).lower()
 
 
 def test_next_previous_and_only_wrong_answers(page, runs_root):
@@ -294,7 +309,9 @@ def test_probes_page_names_missing_and_corrupt_files(page, runs_root):
     at = page("probes", run="chain-cot")
     info = text(at, "info")
     assert f"{runs_root / 'chain-cot' / 'analyses' / 'alignment.json'}: no alignment.json" in info
-    assert "correctness.json" in info and "(RiM runs only)" in info
+    # the correctness probe reads readouts: a CoT run's page neither shows it nor advises a
+    # command that would fail ("needs a RiM store")
+    assert "correctness" not in text(at).lower() and "Correctness probe" not in titles_of(at)
     at = page("probes", run="prosqa/rim")
     assert f"{runs_root / 'prosqa' / 'rim' / 'analyses' / 'probes.json'}:1: invalid JSON" in \
         text(at, "warning")
