@@ -230,13 +230,24 @@ def figure(fig: Any, name: str, where: Any = None, **kw: Any) -> Any:
     return out
 
 
+#: How a table shows a value that is not defined.
+UNDEFINED_MARK = "–"
+
+
 def table(df: Any, name: str, where: Any = None, folded: str | None = None, **kw: Any) -> None:
     """A table and a button downloading it as CSV (inside an expander titled ``folded``)."""
     where = where or st
     if folded is not None:
         where = where.expander(folded)
     slug = _slug(name)
-    where.dataframe(df, key=f"table-{slug}", **{"hide_index": True, **kw})
+    shown = df
+    if hasattr(df, "isna") and bool(df.isna().to_numpy().any()):
+        # an undefined value reads "–", never "None" or "nan"; the CSV keeps it empty
+        shown = df.style.format(na_rep=UNDEFINED_MARK, precision=4)
+        where.caption(f"{UNDEFINED_MARK}: not defined (one class, too few examples, one size, "
+                      "or not computed; a column `undefined` says which where the analysis "
+                      "records it)")
+    where.dataframe(shown, key=f"table-{slug}", **{"hide_index": True, **kw})
     where.download_button("download table (CSV)", key=f"dl-{slug}",
                           data=lambda: df.to_csv(index=False), file_name=f"{slug}.csv",
                           mime="text/csv", on_click="ignore")
