@@ -230,6 +230,20 @@ def figure(fig: Any, name: str, where: Any = None, **kw: Any) -> Any:
     return out
 
 
+def has_readouts(run: Path) -> bool:
+    """Whether the run's method decodes readouts (RiM: the readout table on the trajectory
+    page, the correctness probe). A run whose config or method cannot be read counts as
+    having them, so that the page shows the section with its own message."""
+    from workbench.methods import METHODS
+
+    try:
+        name = browse.check_config(run)["method"]["name"]
+    except (UserError, KeyError, TypeError):  # the page reports a broken config elsewhere
+        return True
+    method = METHODS.get(name)
+    return method is None or bool(method.readouts)
+
+
 #: How a table shows a value that is not defined.
 UNDEFINED_MARK = "–"
 

@@ -151,20 +151,6 @@ def check_config(run: Path) -> dict[str, Any]:
     return read_config(run)
 
 
-def has_readouts(run: Path) -> bool:
-    """Whether the run's method decodes readouts (RiM: the readout table on the trajectory
-    page, the correctness probe). A run whose config or method cannot be read counts as
-    having them, so that the page shows the section with its own message."""
-    from workbench.methods import METHODS
-
-    try:
-        name = check_config(run)["method"]["name"]
-    except (UserError, KeyError, TypeError):  # the page reports a broken config elsewhere
-        return True
-    method = METHODS.get(name)
-    return method is None or bool(method.readouts)
-
-
 def mtime(path: str | Path) -> float:
     """Modification time (the caches' key), or -1 where the path does not exist."""
     try:

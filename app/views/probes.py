@@ -4,7 +4,6 @@ matrix; the BFS frontier of graph tasks; the correctness probe's AUROC per block
 import streamlit as st
 
 from app import blocks, common
-from app import data as browse
 
 st.title("Probes")
 root = common.runs_root()
@@ -16,7 +15,7 @@ st.header("Alignment: latent step × proof step")
 blocks.show_alignment(run, "probes")
 st.header("BFS frontier (graph tasks)")
 blocks.show_frontier(run, "probes")
-if browse.has_readouts(run):  # the correctness probe reads readouts: RiM only
+if common.has_readouts(run):  # the correctness probe reads readouts: RiM only
     st.header("Correctness probe (RiM)")
     blocks.show_correctness(run, "probes")
 common.footer()

@@ -1,5 +1,7 @@
 """Tables show an undefined value as "–" with a note, never "None" or "nan" (issue 22)."""
 
+import sys
+
 import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
@@ -20,7 +22,10 @@ def displayed(element) -> list[list[str]]:
     return [[str(v) for v in row.values()] for row in table.to_pylist()]
 
 
-def test_undefined_cells_read_a_dash_with_a_note_and_the_data_stays_missing():
+def test_undefined_cells_read_a_dash_with_a_note_and_the_data_stays_missing(monkeypatch):
+    # AppTest runs the script as __main__; restored afterwards, so that a later test's spawned
+    # worker processes do not try to run this script as their main module
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     at = AppTest.from_function(script).run()
     assert not at.exception
     first, second = at.dataframe
