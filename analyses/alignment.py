@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from analyses.common import (  # noqa: F401  (proof_table, choose_key: the demo reads them here)
+from analyses.common import (
     check_out,
     choose_key,
     main_kind,

@@ -194,7 +194,6 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path, n_jobs: int = -1
     of the analyses that fit probes in parallel)."""
     from workbench.capture import CaptureConfig, capture
     from workbench.runs import read_config
-    from workbench.store import open_store
 
     config = read_config(run)
     test = _test_data(root, run)
@@ -212,10 +211,9 @@ def capture_and_analyse(cfg: DemoConfig, root: Path, run: Path, n_jobs: int = -1
     steps: list[tuple[str, Any]] = []
     from analyses import alignment, correctness, interventions, lens, probes, projections
 
-    target = "y_proof_" + alignment.choose_key(alignment.proof_table(open_store(store)), None)
     boot = 50 if cfg.quick else 200
     steps.append(("probes.json", lambda: probes.run(probes.ProbeConfig(
-        store=str(store), out=str(out), target=target, n_boot=boot, n_jobs=n_jobs))))
+        store=str(store), out=str(out), n_boot=boot, n_jobs=n_jobs))))  # its default target
     steps.append(("alignment.json", lambda: alignment.run(alignment.AlignmentConfig(
         store=str(store), out=str(out), n_boot=boot, n_jobs=n_jobs))))
     if method.readouts:
