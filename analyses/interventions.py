@@ -409,7 +409,7 @@ def figure(result: dict[str, Any]) -> Any:
     from plotly.subplots import make_subplots
 
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#7f7f7f"]
-    categories = [str(t + 1) for t in range(result["steps"])] + ["all"]
+    categories = [str(t) for t in range(result["steps"])] + ["all"]  # steps from 0, as stored
     kinds = list(dict.fromkeys(r["kind"] for r in result["results"]))
     depths = sorted({int(d) for r in result["results"] for d in r.get("by_depth") or {}})
     cols = max(1, len(kinds))
@@ -428,7 +428,7 @@ def figure(result: dict[str, Any]) -> Any:
             y = [r["accuracy_change"] for r in mine]
             ci = [r.get("accuracy_change_ci") or (None, None) for r in mine]
             fig.add_trace(go.Scatter(
-                x=["all" if all_steps else str(r["step"] + 1) for r in mine], y=y,
+                x=["all" if all_steps else str(r["step"]) for r in mine], y=y,
                 mode="markers" if all_steps else "lines+markers", name=kind, legendgroup=kind,
                 showlegend=not all_steps, marker={"color": color, "size": 9},
                 line={"color": color},
@@ -442,7 +442,7 @@ def figure(result: dict[str, Any]) -> Any:
                                        "at once)")
     fig.update_yaxes(title_text="accuracy change vs clean (95 % bootstrap CI)", row=1, col=1)
     for j, kind in enumerate(kinds if depths else [], start=1):
-        at = {(str(r["step"] + 1) if r["step"] != "all" else "all", d): v
+        at = {(str(r["step"]) if r["step"] != "all" else "all", d): v
               for r in result["results"] if r["kind"] == kind
               for d, v in (r.get("by_depth") or {}).items()}
         z = [[(at.get((c, str(d))) or {}).get("accuracy_change") for c in categories]

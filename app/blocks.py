@@ -97,8 +97,8 @@ def show_problem(example: dict[str, Any], name: str, where: Any = None) -> None:
 
 def show_answer(example: dict[str, Any], where: Any = None) -> None:
     where = where or st
-    mark = (":green[:material/check_circle: correct]" if example.get("correct")
-            else ":red[:material/cancel: wrong]")
+    mark = (":green[✓ correct]" if example.get("correct")
+            else ":red[✗ wrong]")
     where.markdown(f"**Answer:** {example.get('answer')} · **model:** "
                    f"{example.get('prediction')} · {mark}")
 
@@ -336,7 +336,7 @@ def interventions_table(result: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for r in result["results"]:
         lo, hi = r.get("accuracy_change_ci") or (None, None)
-        rows.append({"step": "all" if r["step"] == "all" else str(int(r["step"]) + 1),
+        rows.append({"step": "all" if r["step"] == "all" else str(int(r["step"])),
                      "kind": r["kind"], "accuracy": r.get("accuracy"),
                      "change": r.get("accuracy_change"), "ci_lo": lo, "ci_hi": hi,
                      "flip_rate": r.get("flip_rate"), "follows_donor": r.get("follows_donor")})
@@ -353,7 +353,7 @@ def show_interventions(run: Path, name: str, where: Any = None) -> None:
         where.markdown(f"Clean accuracy **{show(result.get('clean_accuracy'))}** on "
                        f"{result.get('n')} examples; interventions at layer "
                        f"{result.get('layer')} (`{result.get('hook')}`) on {result.get('steps')} "
-                       f"{result.get('step_kind')}s (steps counted from 1).")
+                       f"{result.get('step_kind')}s (steps counted from 0, as everywhere).")
         common.table(interventions_table(result), f"{name}-interventions-table", where)
 
 

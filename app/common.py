@@ -230,18 +230,44 @@ def figure(fig: Any, name: str, where: Any = None, **kw: Any) -> Any:
     return out
 
 
-def has_readouts(run: Path) -> bool:
-    """Whether the run's method decodes readouts (RiM: the readout table on the trajectory
-    page, the correctness probe). A run whose config or method cannot be read counts as
-    having them, so that the page shows the section with its own message."""
-    from workbench.methods import METHODS
+#: Sections a page shows only where the run's method or task declares them: section → (who
+#: declares it, the attribute). RiM's readouts (the readout table, the correctness probe) come
+#: from ``Method.readouts``; interventions from ``Method.latent`` (steps in the prompt to edit);
+#: the BFS frontier from ``Task.frontier`` (graph tasks).
+SECTIONS = {"readouts": ("method", "readouts"), "interventions": ("method", "latent"),
+            "frontier": ("task", "frontier")}
 
+
+def applies(run: Path, section: str) -> bool:
+    """Whether ``section`` applies to the run's method / task. A run whose config, method or
+    task cannot be read counts as having it, so that the page shows the section with its own
+    message (the broken config is reported elsewhere)."""
+    from workbench.methods import METHODS
+    from workbench.tasks import TASKS
+
+    owner, attribute = SECTIONS[section]
     try:
-        name = browse.check_config(run)["method"]["name"]
-    except (UserError, KeyError, TypeError):  # the page reports a broken config elsewhere
+        name = browse.check_config(run)[owner]["name"]
+    except (UserError, KeyError, TypeError):
         return True
-    method = METHODS.get(name)
-    return method is None or bool(method.readouts)
+    declared = (METHODS if owner == "method" else TASKS).get(name)
+    return declared is None or bool(getattr(declared, attribute))
+
+
+def not_applicable(run: Path, section: str, where: Any = None) -> bool:
+    """``True`` (after a one-line caption saying why) when ``section`` does not apply."""
+    if applies(run, section):
+        return False
+    owner, _ = SECTIONS[section]
+    try:
+        name = browse.check_config(run)[owner]["name"]
+    except (UserError, KeyError, TypeError):
+        name = "?"
+    why = {"readouts": f"the {name} method has no readouts (RiM only)",
+           "interventions": f"the {name} method has no latent steps in its prompt to edit",
+           "frontier": f"the {name} task has no graph, so no BFS frontier"}[section]
+    (where or st).caption(f"Not applicable: {why}.")
+    return True
 
 
 #: How a table shows a value that is not defined.

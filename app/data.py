@@ -380,7 +380,7 @@ def readouts(steps: Any) -> Any:
         raise Missing("no readouts: only RiM stores record y_readout_prediction")
     blocks = steps[steps["kind"] == "block"].sort_values("step")
     return pd.DataFrame({
-        "block": blocks["step"].astype(int) + 1,
+        "block": blocks["step"].astype(int),  # from 0, as stored and shown everywhere
         "readout prediction": blocks["y_readout_prediction"],
         "correct": blocks["y_readout_correct"],
         "proof step": [proof_label(r) for r in blocks.to_dict("records")],

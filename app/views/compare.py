@@ -44,12 +44,16 @@ with common.shown():
                               key, col)
 
 st.header("The same analyses")
-for title, show in (("Probes", blocks.show_probes), ("Alignment", blocks.show_alignment),
-                    ("Correctness probe", blocks.show_correctness),
-                    ("Interventions", blocks.show_interventions)):
+for title, show, section in (("Probes", blocks.show_probes, None),
+                             ("Alignment", blocks.show_alignment, None),
+                             ("Correctness probe", blocks.show_correctness, "readouts"),
+                             ("Interventions", blocks.show_interventions, "interventions")):
+    sides = (("A", name_a, run_a), ("B", name_b, run_b))
+    if section and not any(common.applies(run, section) for _, _, run in sides):
+        continue  # neither run's method has it: no empty section
     st.subheader(title)
-    for (side, name, run), col in zip((("A", name_a, run_a), ("B", name_b, run_b)),
-                                      st.columns(2)):
+    for (side, name, run), col in zip(sides, st.columns(2)):
         col.caption(f"{side}: {name}")
-        show(run, f"{side}-{name}", col)
+        if not (section and common.not_applicable(run, section, col)):
+            show(run, f"{side}-{name}", col)
 common.footer()

@@ -7,5 +7,6 @@ from app import blocks, common
 st.title("Interventions")
 root = common.runs_root()
 name, run = common.pick_run(root, common.need_runs(root))
-blocks.show_interventions(run, "interventions")
+if not common.not_applicable(run, "interventions"):
+    blocks.show_interventions(run, "interventions")
 common.footer()

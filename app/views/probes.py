@@ -13,9 +13,10 @@ st.header("Linear probes (layer × latent step)")
 blocks.show_probes(run, "probes")
 st.header("Alignment: latent step × proof step")
 blocks.show_alignment(run, "probes")
-st.header("BFS frontier (graph tasks)")
-blocks.show_frontier(run, "probes")
-if common.has_readouts(run):  # the correctness probe reads readouts: RiM only
+if common.applies(run, "frontier"):  # the task declares a graph
+    st.header("BFS frontier")
+    blocks.show_frontier(run, "probes")
+if common.applies(run, "readouts"):  # the correctness probe reads readouts: RiM only
     st.header("Correctness probe (RiM)")
     blocks.show_correctness(run, "probes")
 common.footer()

@@ -24,7 +24,7 @@ with common.shown():
 
         st.subheader(f"{name} · {example_id}")
         blocks.show_answer(example)
-        if common.has_readouts(run):
+        if common.applies(run, "readouts"):
             left, right = st.columns([3, 2])
             blocks.show_problem(example, "problem", left)
             right.markdown("#### Readouts per memory block")

@@ -213,7 +213,8 @@ def test_trajectory_shows_problem_chain_lens_readouts_cosine_and_answer(page, ru
     assert "Logit lens analyses/lens.parquet." in text(at, "caption")
 
     readouts = next(t for t in tables(at) if "readout prediction" in t.columns)
-    assert readouts["block"].tolist() == [1, 2]
+    # one numbering everywhere: block k is latent step k of the lens grid above, from 0
+    assert readouts["block"].tolist() == sorted(mine["step"].unique().tolist()) == [0, 1]
     assert readouts["readout prediction"].iloc[-1] == ex["prediction"]
     assert readouts["proof step"].tolist() == [
         f"{r['var']} = {r['src']} {r['op']} {r['arg']} = {r['value']}" for r in proof]
@@ -330,8 +331,10 @@ def test_probes_page_shows_the_bfs_frontier_of_a_graph_task(page, runs_root):
         want = c["frontier"]["rank_gap"]["mean"]
         got = row["rank gap"].iloc[0]
         assert (want is None and pd.isna(got)) or got == pytest.approx(want)
+    assert "BFS frontier" in titles_of(at)
+    # a task without a graph (chain) declares no frontier: no heading, no empty section
     at = page("probes", run="chain-rim")
-    assert "The chain task has no graph, so no BFS frontier." in text(at, "caption")
+    assert "BFS frontier" not in titles_of(at) and "frontier" not in text(at).lower()
 
 
 def test_alignment_layer_can_be_chosen(page, runs_root):
@@ -392,17 +395,22 @@ def test_interventions_page_shows_change_per_step_and_kind(page, runs_root):
     table = tables(at)[0]
     assert len(table) == len(result["results"])
     zero = next(r for r in result["results"] if r["kind"] == "zero" and r["step"] == 0)
-    row = table[(table["kind"] == "zero") & (table["step"].astype(str) == "1")].iloc[0]
+    # step 0 on the page is step 0 in the JSON, the lens and the probes (one numbering)
+    row = table[(table["kind"] == "zero") & (table["step"].astype(str) == "0")].iloc[0]
     assert row["change"] == pytest.approx(zero["accuracy_change"])
+    fig = figures(at)[0]
+    assert fig["layout"]["xaxis"]["categoryarray"][:2] == ["0", "1"]
     assert set(table["kind"]) == {"zero", "swap"}
     assert titles(at)[0].startswith("Interventions on rim blocks at layer 0")
 
 
-def test_interventions_missing_for_cot_says_why(page, runs_root):
+def test_interventions_of_a_method_without_latent_steps_are_not_applicable(page, runs_root):
+    """CoT writes its steps: the page says interventions do not apply (Method.latent) and never
+    advises `lwb analyze interventions`, which would refuse the run."""
     at = page("interventions", run="chain-cot")
-    info = text(at, "info")
-    assert str(runs_root / "chain-cot" / "analyses" / "interventions.json") in info
-    assert "CoT and no-CoT have no latent steps" in info
+    assert "Not applicable: the cot method has no latent steps in its prompt to edit." in \
+        text(at, "caption")
+    assert "lwb analyze interventions" not in text(at) and not at.info
 
 
 # -- Compare -------------------------------------------------------------------------------------
@@ -421,7 +429,15 @@ def test_compare_shows_two_runs_on_the_same_example_and_analyses(page, runs_root
     grids = [t for t in tables(at) if "step 0" in t.columns]
     assert len(grids) == 2  # one lens per run
     assert len([t for t in titles(at) if t.startswith("Linear probes")]) == 2
-    assert "chain-cot/analyses/interventions.json: no interventions.json" in text(at, "info")
+    # B (CoT) has neither readouts nor latent steps: its column says so, A's shows the analysis
+    captions = text(at, "caption")
+    assert "Not applicable: the cot method has no readouts (RiM only)." in captions
+    assert "Not applicable: the cot method has no latent steps in its prompt to edit." in captions
+    assert "interventions.json: no interventions.json" not in text(at, "info")
+    assert any(t.startswith("Interventions on rim blocks") for t in titles(at))
+    # a pair without a RiM run shows no correctness section at all
+    at = page("compare", run="chain-cot", run_b="chain-cot")
+    assert "Correctness probe" not in [h.value for h in at.subheader]
 
 
 def test_lwb_app_refuses_a_runs_root_that_is_not_a_directory(tmp_path):
