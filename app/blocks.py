@@ -123,9 +123,21 @@ def lens_for(run: Path, steps: pd.DataFrame, example_id: str, kind: str
             "computed now from the store through the run's ln_final and unembedding")
 
 
-def lens_figure(lens: pd.DataFrame, labels: dict[int, str], title: str) -> Any:
+def mark_step(fig: Any, index: int | None, rows: bool = False) -> Any:
+    """Outline the ``index``-th category of a heatmap's x axis (and y axis with ``rows``): the
+    step chosen in the sidebar (``?step=``)."""
+    if index is not None and index >= 0:
+        line = {"color": "#ff7f0e", "width": 3}
+        fig.add_vrect(x0=index - 0.5, x1=index + 0.5, line=line, fillcolor="rgba(0,0,0,0)")
+        if rows:
+            fig.add_hrect(y0=index - 0.5, y1=index + 0.5, line=line, fillcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def lens_figure(lens: pd.DataFrame, labels: dict[int, str], title: str,
+                step: int | None = None) -> Any:
     """Step × layer grid: colour = the top token's probability, text = the top token, hover =
-    the top tokens and the proof token's rank."""
+    the top tokens and the proof token's rank; the chosen ``step`` outlined."""
     import plotly.graph_objects as go
 
     steps = sorted(lens["step"].unique())
@@ -152,18 +164,19 @@ def lens_figure(lens: pd.DataFrame, labels: dict[int, str], title: str) -> Any:
         z=z, x=[f"{s}: {labels.get(s, '')}" for s in steps], y=[str(la) for la in layers],
         text=text, texttemplate="%{text}", hovertext=hover, hoverinfo="text", zmin=0, zmax=1,
         colorscale="Blues", colorbar={"title": "top-1 p"}))
+    mark_step(fig, steps.index(step) if step in steps else None)
     return style(fig, title, "latent step: proof step", "layer (0 = embeddings)")
 
 
 def show_lens(run: Path, steps: pd.DataFrame, example_id: str, kind: str, name: str,
-              where: Any = None) -> None:
+              where: Any = None, step: int | None = None) -> None:
     where = where or st
     with common.shown():
         lens, source = lens_for(run, steps, example_id, kind)
         rows = browse.example_steps(steps, example_id, kind)
         labels = {int(r["step"]): browse.proof_label(r) for r in rows.to_dict("records")}
         common.figure(lens_figure(lens, labels, f"Logit lens of {kind} states: top token per "
-                                                f"layer and step"), f"{name}-lens", where)
+                                                f"layer and step", step), f"{name}-lens", where)
         where.caption(f"Logit lens {source}.")
         grid = browse.lens_grid(lens).reset_index()
         common.table(grid, f"{name}-lens-grid", where)
@@ -176,18 +189,20 @@ def show_readouts(steps: pd.DataFrame, example_id: str, name: str, where: Any = 
                      f"{name}-readouts", where)
 
 
-def cosine_figure(sim: np.ndarray, labels: list[str], title: str) -> Any:
+def cosine_figure(sim: np.ndarray, labels: list[str], title: str,
+                  marked: int | None = None) -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure(go.Heatmap(z=sim, x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
                                reversescale=True, texttemplate="%{z:.2f}",
                                colorbar={"title": "cosine"}))
     fig.update_yaxes(autorange="reversed")
+    mark_step(fig, marked, rows=True)
     return style(fig, title, "latent step", "latent step")
 
 
 def show_cosine(run: Path, steps: pd.DataFrame, example_id: str, kind: str, layer: int,
-                name: str, where: Any = None) -> None:
+                name: str, where: Any = None, step: int | None = None) -> None:
     where = where or st
     with common.shown():
         rows = browse.example_steps(steps, example_id, kind)
@@ -195,9 +210,11 @@ def show_cosine(run: Path, steps: pd.DataFrame, example_id: str, kind: str, laye
             where.info(f"{example_id} has {len(rows)} {kind} step(s): nothing to compare")
             return
         sim = browse.cosine_matrix(common.states(run, rows["row"].to_numpy())[:, layer])
-        labels = [f"{kind} {int(s)}" for s in rows["step"]]
+        numbers = [int(s) for s in rows["step"]]
+        labels = [f"{kind} {s}" for s in numbers]
         common.figure(cosine_figure(sim, labels, f"Step-to-step cosine similarity of {kind} "
-                                                 f"states at layer {layer}"),
+                                                 f"states at layer {layer}",
+                                    numbers.index(step) if step in numbers else None),
                       f"{name}-cosine", where)
 
 

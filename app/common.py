@@ -191,6 +191,19 @@ def pick_run(root: Path, runs: list[str], key: str = "run", label: str = "Run",
     return name, run
 
 
+def pick(key: str, options: list[str], label: str, where: Any = None, **kw: Any) -> str:
+    """A choice among ``options`` (default: the URL's ``?KEY=``), remembered across pages and
+    written back to the URL, so that the view can be shared."""
+    wanted = _from_url(key)
+    if wanted is not None:
+        if wanted in options:
+            st.session_state[key] = wanted
+        else:
+            st.warning(f"{key} {wanted!r} is not among the choices ({', '.join(options)}); "
+                       "showing another")
+    return _choose(key, options, label, where or st.sidebar, **kw)
+
+
 def _shift(key: str, ids: list[str], by: int) -> None:
     i = ids.index(st.session_state[key]) if st.session_state.get(key) in ids else 0
     st.session_state[key] = ids[(i + by) % len(ids)]

@@ -20,7 +20,10 @@ with common.shown():
     else:
         example_id = common.pick_example(shown["example_id"].tolist())
         example = examples[examples["example_id"] == example_id].iloc[0].to_dict()
-        kind = st.sidebar.selectbox("latent-step kind", browse.kinds_of(store), key="kind")
+        kind = common.pick("kind", browse.kinds_of(store), "latent-step kind")
+        numbers = [str(int(s)) for s in browse.example_steps(steps, example_id, kind)["step"]]
+        step = int(common.pick("step", numbers, "latent step (marked in the figures)")) \
+            if numbers else None
 
         st.subheader(f"{name} · {example_id}")
         blocks.show_answer(example)
@@ -34,8 +37,8 @@ with common.shown():
 
         left, right = st.columns([3, 2])
         left.markdown("#### Latent steps through the logit lens")
-        blocks.show_lens(run, steps, example_id, kind, "trajectory", left)
+        blocks.show_lens(run, steps, example_id, kind, "trajectory", left, step=step)
         right.markdown("#### Step-to-step cosine similarity")
         layer = right.slider("layer", 0, store.n_layers, store.n_layers, key="cosine_layer")
-        blocks.show_cosine(run, steps, example_id, kind, layer, "trajectory", right)
+        blocks.show_cosine(run, steps, example_id, kind, layer, "trajectory", right, step=step)
 common.footer()

@@ -236,6 +236,30 @@ def test_trajectory_without_lens_parquet_decodes_through_the_model(page, runs_ro
     assert "readouts" not in text(at).lower()
 
 
+def test_the_url_opens_the_trajectory_with_its_kind_and_step_marked(page, runs_root):
+    """``?run=&example=&kind=&step=`` is a shareable view: the sidebar shows that choice, the
+    lens and cosine figures outline that step, and a new choice is written back to the URL."""
+    example = store_examples(runs_root, "chain-rim")["example_id"].iloc[2]
+    at = page("trajectories", run="chain-rim", example=example, kind="block", step="1")
+    assert (chosen(at, "Run").value, chosen(at, "Example").value) == ("chain-rim", example)
+    assert chosen(at, "latent-step kind").value == "block"
+    assert chosen(at, "latent step (marked in the figures)").value == "1"
+    lens = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Logit lens"))
+    cosine = next(f for f in figures(at)
+                  if f["layout"]["title"]["text"].startswith("Step-to-step cosine"))
+    # step 1 is the second column of both (x categories "0: …", "1: …"): outlined there
+    assert [(sh["x0"], sh["x1"]) for sh in lens["layout"]["shapes"]] == [(0.5, 1.5)]
+    assert {(sh["x0"], sh["x1"], sh["y0"], sh["y1"]) for sh in cosine["layout"]["shapes"]} == {
+        (0.5, 1.5, 0, 1), (0, 1, 0.5, 1.5)}  # the column, and the row (spanning the plot)
+    chosen(at, "latent step (marked in the figures)").set_value("0").run()
+    assert at.query_params["step"] == "0"
+    lens = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Logit lens"))
+    assert [(sh["x0"], sh["x1"]) for sh in lens["layout"]["shapes"]] == [(-0.5, 0.5)]
+    # a step the example does not have is a warning, and another step is shown
+    at = page("trajectories", run="chain-rim", example=example, step="9")
+    assert "step '9' is not among the choices (0, 1); showing another" in text(at, "warning")
+
+
 def test_next_previous_and_only_wrong_answers(page, runs_root):
     examples = store_examples(runs_root, "chain-rim")
     ids = examples["example_id"].tolist()
