@@ -301,12 +301,46 @@ def efficiency_figure(rows: list[dict[str, Any]]) -> Any:
                  "time to first answer token (ms, log)", "accuracy")
 
 
+#: Parameter counts within this ratio are one model size: methods of one size differ by a few
+#: embedding rows (<1 %), the presets by 2× or more.
+SAME_SIZE = 1.1
+
+
+def sizes_by_task(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The distinct model sizes of each task's runs (with accuracy and parameters): parameter
+    counts grouped when within :data:`SAME_SIZE` of the group's smallest, each group named by
+    its runs' size names and parameter range, e.g. ``"micro (836,096–843,264 parameters)"``."""
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("accuracy") is not None and r.get("parameters"):
+            by_task.setdefault(r["task"], []).append(r)
+    out = {}
+    for task, group in sorted(by_task.items()):
+        sizes: list[list[dict[str, Any]]] = []
+        for r in sorted(group, key=lambda r: int(r["parameters"])):
+            if sizes and int(r["parameters"]) <= SAME_SIZE * int(sizes[-1][0]["parameters"]):
+                sizes[-1].append(r)
+            else:
+                sizes.append([r])
+        labels = []
+        for size in sizes:
+            names = "/".join(sorted({str(r.get("size")) for r in size if r.get("size")}))
+            lo, hi = int(size[0]["parameters"]), int(size[-1]["parameters"])
+            span = f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
+            labels.append(f"{names} ({span} parameters)" if names else f"{span} parameters")
+        out[task] = labels
+    return out
+
+
 def scaling_figure(rows: list[dict[str, Any]], fits: list[dict[str, Any]]) -> Any:
-    """Accuracy vs parameters (log x), one panel per task, with each method's fitted curve."""
+    """Accuracy vs parameters (log x), one panel per task with at least two model sizes
+    (:func:`sizes_by_task`), with each method's fitted curve."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    rows = [r for r in rows if r.get("accuracy") is not None and r.get("parameters")]
+    scaled = {t for t, sizes in sizes_by_task(rows).items() if len(sizes) >= 2}
+    rows = [r for r in rows if r.get("accuracy") is not None and r.get("parameters")
+            and r["task"] in scaled]
     tasks = sorted({r["task"] for r in rows})
     fig = make_subplots(rows=1, cols=max(1, len(tasks)), shared_yaxes=True,
                         subplot_titles=tasks)

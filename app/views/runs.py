@@ -53,6 +53,7 @@ else:
         efficiency_figure,
         scaling_figure,
         scaling_fits,
+        sizes_by_task,
         split_recipe,
     )
 
@@ -60,12 +61,20 @@ else:
     fits = scaling_fits(recipe, n_boot=200)
     common.figure(efficiency_figure(rows), "efficiency")
     common.table(pd.DataFrame(efficiency(rows)), "efficiency-table")
-    common.figure(scaling_figure(recipe, fits), "scaling")
-    if off_recipe:
-        st.caption("Left out of the scaling fit (trained at a learning rate other than the one "
-                   "most runs of their task and size have): "
-                   + ", ".join(f"`{r['run']}` (lr {r['lr']})" for r in off_recipe))
-    common.table(pd.DataFrame(fits), "scaling-fits")
+    sizes = sizes_by_task(recipe)
+    single = {t: s for t, s in sizes.items() if len(s) < 2}
+    if single:  # one size: no axis to scale along, no fit (methods differ by a few embeddings)
+        st.info("Scaling needs runs of at least two model sizes per task; "
+                + "; ".join(f"{t}: only {', '.join(s)}" for t, s in single.items())
+                + " (train another with `lwb train … --size SIZE`)")
+    if len(single) < len(sizes):
+        common.figure(scaling_figure(recipe, fits), "scaling")
+        if off_recipe:
+            st.caption("Left out of the scaling fit (trained at a learning rate other than the "
+                       "one most runs of their task and size have): "
+                       + ", ".join(f"`{r['run']}` (lr {r['lr']})" for r in off_recipe))
+        common.table(pd.DataFrame([f for f in fits if f["task"] not in single]),
+                     "scaling-fits")
 
 st.header("Saved comparison")
 with common.shown():

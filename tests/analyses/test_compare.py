@@ -131,3 +131,24 @@ def test_unfinished_runs_and_empty_input_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="not finished"):
         run(CompareConfig(runs=[str(unfinished)], out=str(tmp_path / "out")))
     assert not (tmp_path / "out").exists()
+
+
+def test_the_scaling_figure_draws_only_tasks_with_two_sizes():
+    """One size (methods differing by a few embedding rows) is no scaling axis: that task gets
+    no panel; a task with two sizes gets one, with its fit."""
+    from analyses.compare import scaling_figure, sizes_by_task
+
+    rows = [{"task": "one", "method": m, "run": f"one-{m}", "seed": 0, "size": "micro",
+             "parameters": p, "accuracy": 0.5, "n": 100} for m, p in (("cot", 836_000),
+                                                                       ("rim", 843_000))]
+    rows += [{"task": "two", "method": "rim", "run": f"two-{s}", "seed": 0, "size": s,
+              "parameters": p, "accuracy": a, "n": 100}
+             for s, p, a in (("micro", 800_000, 0.4), ("mini", 3_200_000, 0.7))]
+    assert sizes_by_task(rows) == {"one": ["micro (836,000–843,000 parameters)"],
+                                   "two": ["micro (800,000 parameters)",
+                                           "mini (3,200,000 parameters)"]}
+    fig = scaling_figure(rows, scaling_fits(rows, n_boot=10)).to_dict()
+    assert [a["text"] for a in fig["layout"]["annotations"]] == ["two"]
+    xs = {x for t in fig["data"] for x in t["x"]}
+    assert 836_000 not in xs and {800_000, 3_200_000} <= xs
+    assert any("fit: b = " in t["name"] for t in fig["data"])
