@@ -12,6 +12,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from workbench.errors import UserError
+
 #: The JSON field naming why a record's statistics are None.
 UNDEFINED = "undefined"
 ONE_CLASS = "one class"
@@ -20,12 +22,24 @@ EMPTY = "no items"
 
 def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float] | tuple[None, None]:
     """95 % Wilson score interval of a proportion ``p`` measured on ``n`` trials; ``(None,
-    None)`` (undefined: no trials) when ``n`` is 0."""
+    None)`` (undefined: no trials) when ``n`` is 0.
+
+    Computed by :func:`scipy.stats.binomtest`'s ``proportion_ci(method="wilson")`` on the count
+    ``k = p·n``, which must be whole (``p`` is a measured accuracy, a count over ``n``; else a
+    :class:`UserError`). ``z`` (1.96, not the exact 97.5 % normal quantile 1.95996…, so the
+    intervals are the ones published before) is passed as the confidence level ``2Φ(z) − 1``,
+    which scipy turns back into ``z``; at ``k = 0`` (``k = n``) the bound is exactly 0 (1)."""
     if n <= 0 or p is None or not math.isfinite(p):
         return (None, None)
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(max(0.0, p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
-    return centre - half, centre + half
+    from scipy.stats import binomtest
+
+    k = round(p * n)
+    if not 0 <= k <= n or abs(p * n - k) > 1e-6:
+        raise UserError(f"accuracy {p!r} on n = {n} is not a whole count of successes "
+                        "(a Wilson interval needs one)")
+    ci = binomtest(k, n).proportion_ci(confidence_level=math.erf(z / math.sqrt(2)),
+                                       method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def defined(x: Any) -> bool:

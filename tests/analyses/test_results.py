@@ -4,7 +4,10 @@ import json
 import math
 import shutil
 
+import pytest
+
 from lwb.results import results, wilson
+from workbench.errors import UserError
 
 
 def fake_run(root, name, method, seed, acc, ttft, n=200, size="micro", params=1000, lr=None,
@@ -25,10 +28,30 @@ def fake_run(root, name, method, seed, acc, ttft, n=200, size="micro", params=10
     return run
 
 
+def closed_form_wilson(p, n, z=1.96):
+    """The Wilson score interval written out (Wilson 1927), independent of scipy."""
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(max(0.0, p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
 def test_wilson_interval_matches_the_closed_form():
     lo, hi = wilson(0.9, 100)
     assert math.isclose(lo, 0.8256, abs_tol=1e-3) and math.isclose(hi, 0.9448, abs_tol=1e-3)
-    assert wilson(0.0, 50)[0] == 0.0
+    assert wilson(0.0, 50)[0] == 0.0 and wilson(1.0, 50)[1] == 1.0
+    # z = 1.96 as before (not the exact quantile 1.95996…): every count gives the closed form's
+    # interval to 1e-12, so no published interval moves
+    for n in [*range(1, 41), 97, 200, 500, 1000]:
+        for k in range(n + 1):
+            got, want = wilson(k / n, n), closed_form_wilson(k / n, n)
+            assert all(math.isclose(a, b, rel_tol=0, abs_tol=1e-12) for a, b in zip(got, want))
+    got, want = wilson(7 / 50, 50, z=2.5758), closed_form_wilson(7 / 50, 50, z=2.5758)
+    assert all(math.isclose(a, b, abs_tol=1e-12) for a, b in zip(got, want))
+
+
+def test_wilson_wants_a_whole_count_of_successes():
+    with pytest.raises(UserError, match="not a whole count"):
+        wilson(0.333, 3)
 
 
 def test_the_page_reports_mean_sd_of_seeds_and_ttft_ratios(tmp_path):
