@@ -72,10 +72,27 @@ def store_layers(layers: Sequence[int] | None, n_layers: int) -> list[int]:
     return list(layers)
 
 
+#: A title wraps at this many characters (15 px type): it fits a figure 380 px wide, the
+#: narrowest the app draws (the trajectory page's right column at 1280 px).
+TITLE_CHARS = 48
+
+
+def wrap(text: str, width: int = TITLE_CHARS) -> str:
+    """``text`` broken into lines of at most ``width`` characters (plotly's ``<br>``)."""
+    import textwrap
+
+    return "<br>".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+
+
 def style(fig: Any, title: str, x: str, y: str) -> Any:
-    """The one figure style: readable title and axis labels, white template."""
-    fig.update_layout(title={"text": title, "x": 0.02}, xaxis_title=x, yaxis_title=y,
-                      template=TEMPLATE, font=FONT, margin={"l": 70, "r": 30, "t": 60, "b": 60})
+    """The one figure style: readable title (wrapped, so it never runs past a narrow figure)
+    and axis labels, white template; the top margin holds the title's lines and the subplot
+    titles under them."""
+    lines = wrap(title).count("<br>") + 1
+    fig.update_layout(title={"text": wrap(title), "x": 0.02, "y": 1, "yref": "container",
+                             "yanchor": "top", "pad": {"t": 16}, "font": {"size": 15}},
+                      xaxis_title=x, yaxis_title=y, template=TEMPLATE, font=FONT,
+                      margin={"l": 70, "r": 30, "t": 50 + 20 * lines, "b": 60})
     return fig
 
 

@@ -168,7 +168,7 @@ def frontier_figure(cells: list[dict[str, Any]], kind: str, n_layers: int, task:
     sources = [("frontier", "logit lens")]
     if any(cell_value(c, "probe_frontier") for c in cells if c["kind"] == kind):
         sources.append(("probe_frontier", "probe readout"))
-    titles = [f"{label}, layer {la}" for _, label in sources for la in range(n_layers + 1)]
+    titles = [f"layer {la}" for _ in sources for la in range(n_layers + 1)]  # short: no clash
     fig = make_subplots(rows=len(sources), cols=n_layers + 1, subplot_titles=titles,
                         vertical_spacing=0.18)
     colors = {"frontier": "#d62728", "reachable": "#1f77b4", "unreachable": "#7f7f7f"}
@@ -192,8 +192,9 @@ def frontier_figure(cells: list[dict[str, Any]], kind: str, n_layers: int, task:
                                             for (lo, _), m in zip(ci, y)]}),
                     row=r, col=layer + 1)
             fig.update_xaxes(title_text="latent step t", dtick=1, row=r, col=layer + 1)
-        fig.update_yaxes(title_text="mean rank (1 = top)", row=r, col=1)
+        fig.update_yaxes(title_text=f"{sources[r - 1][1]}: mean rank", row=r, col=1)
     style(fig, f"BFS frontier in {task} {kind} states: mean rank of the frontier's node names "
-          "vs the other nodes' (lower = read out)", "latent step t", "mean rank (1 = top)")
+          "vs the other nodes' (lower = read out)", "latent step t",
+          f"{sources[0][1]}: mean rank")
     fig.update_layout(height=360 * len(sources) + 80)
     return fig

@@ -418,7 +418,7 @@ def figure(result: dict[str, Any]) -> Any:
         rows=rows, cols=cols, vertical_spacing=0.2, horizontal_spacing=0.06,
         specs=[[{"colspan": cols}] + [None] * (cols - 1)] + [[{}] * cols] * (rows - 1),
         subplot_titles=["accuracy change per latent step"]
-        + [f"{k}: by example depth" for k in kinds] * (rows - 1))
+        + list(kinds) * (rows - 1))  # short titles: a row of kinds fits half a page
     for color, kind in zip(palette * 2, kinds):
         for all_steps in (False, True):
             mine = [r for r in result["results"]
@@ -457,7 +457,7 @@ def figure(result: dict[str, Any]) -> Any:
                                                            "len": 0.4},
             hovertemplate="step %{x}, depth %{y}<br>%{text}<extra></extra>"), row=2, col=j)
         fig.update_xaxes(type="category", title_text="latent step", row=2, col=j)
-        fig.update_yaxes(type="category", title_text="example depth" if j == 1 else None,
+        fig.update_yaxes(type="category", title_text="Δ by example depth" if j == 1 else None,
                          row=2, col=j)
     title = (f"Interventions on {result['method']} {result['step_kind']}s at layer "
              f"{result['layer']} ({result['hook']}): clean accuracy "

@@ -225,18 +225,24 @@ def heatmap(records: list[dict[str, Any]], title: str) -> Any:
     steps = sorted({r["step"] for r in records})
     at = {(r["layer"], r["step"]): r for r in records}
     metric = records[0]["metric"] if records else "value"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"probe {metric}", "selectivity "
-                                                        "(probe − control)"),
-                        horizontal_spacing=0.12)
+    gap = 0.14
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(metric.replace("_", " "),
+                                                        "selectivity (− control)"),
+                        horizontal_spacing=gap)
     for col, field in ((1, "value"), (2, "selectivity")):
         z = [[at[(la, s)][field] for s in steps] for la in layers]
         text = [[_hover(at[(la, s)], la, s, metric) for s in steps] for la in layers]
+        # each panel's colour bar lies flat under it, so it never sits on the other panel
+        centre = (1 - gap) / 4 if col == 1 else 1 - (1 - gap) / 4
         fig.add_trace(go.Heatmap(z=z, x=[str(s) for s in steps], y=[str(la) for la in layers],
                                  text=text, hoverinfo="text", colorscale="Viridis",
-                                 colorbar={"x": 0.45 if col == 1 else 1.0}), row=1, col=col)
+                                 colorbar={"orientation": "h", "x": centre, "xanchor": "center",
+                                           "y": -0.3, "yanchor": "top", "len": 0.4,
+                                           "thickness": 12}), row=1, col=col)
         fig.update_xaxes(title_text="latent step", row=1, col=col)
         fig.update_yaxes(title_text="layer", row=1, col=col)
     style(fig, title, "latent step", "layer")
+    fig.update_layout(height=500, margin={"b": 130})
     return fig
 
 

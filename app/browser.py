@@ -33,6 +33,63 @@ RENDERED = """([title, footer]) => {
 }"""
 
 
+#: Where parts of a page's figures overlap: per plotly chart, colour bars on a plot area or on
+#: each other, subplot titles (annotations) on each other or on the figure title, the legend on
+#: a plot area, anything sticking out of its chart; and charts on each other. Returns one line
+#: per overlap (chart number, the two parts, the overlap in px).
+OVERLAPS = """() => {
+  const box = e => e.getBoundingClientRect();
+  const cut = (a, b) => Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) *
+                        Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
+  const named = (sel, root, what) => [...root.querySelectorAll(sel)]
+      .map((e, i) => [what + ' ' + i + (e.textContent ? ' "' + e.textContent.slice(0, 40) + '"'
+                                                         : ''), box(e)])
+      .filter(([_, r]) => r.width > 0 && r.height > 0);
+  const out = [];
+  const pairs = (xs, ys, same) => {
+    xs.forEach(([n1, r1], i) => ys.forEach(([n2, r2], j) => {
+      if (same && j <= i) return;
+      const area = cut(r1, r2);
+      if (area > 4) out.push(n1 + ' × ' + n2 + ': ' + Math.round(area) + ' px²');
+    }));
+  };
+  const charts = [...document.querySelectorAll('.js-plotly-plot')];
+  charts.forEach((c, k) => {
+    const tag = 'chart ' + k + ' (' + ((c.querySelector('.gtitle') || {}).textContent || '')
+                .slice(0, 50) + '): ';
+    const at = out.length;
+    const plots = named('.nsewdrag', c, 'plot area');
+    const bars = named('g.colorbar', c, 'colour bar');
+    const notes = named('g.annotation', c, 'subplot title')  // arrows (blank text) are edges
+        .filter(([n, _]) => !n.endsWith('" "') && n.includes('"'));
+    const title = named('.gtitle', c, 'title');
+    const legend = named('g.legend', c, 'legend');
+    pairs(bars, plots, false); pairs(bars, bars, true); pairs(notes, notes, true);
+    pairs(notes, title, false); pairs(legend, plots, false); pairs(bars, legend, false);
+    const frame = box(c);
+    [...bars, ...notes, ...title, ...legend].forEach(([n, r]) => {
+      if (r.left < frame.left - 2 || r.right > frame.right + 2 || r.top < frame.top - 2 ||
+          r.bottom > frame.bottom + 2) out.push(n + ' sticks out of its chart');
+    });
+    for (let i = at; i < out.length; i++) out[i] = tag + out[i];
+  });
+  pairs(charts.map((c, k) => ['chart ' + k, box(c)]), charts.map((c, k) => ['chart ' + k,
+        box(c)]), true);
+  return out;
+}"""
+#: What no page may show: Streamlit's exception box, its "Page not found" dialog, a literal
+#: None where a value should be.
+FAULTS = """() => {
+  const out = [];
+  if (document.querySelector('[data-testid="stException"]')) out.push('an exception');
+  const text = document.body.innerText;
+  if (text.includes('Page not found')) out.push('"Page not found"');
+  const none = text.match(/.{0,40}\bNone\b.{0,40}/);
+  if (none) out.push('None on the page: ' + none[0]);
+  return out;
+}"""
+
+
 @contextmanager
 def serve(runs_root: Path, port: int, timeout: float = 180) -> Iterator[str]:
     """``lwb app --runs ROOT --port P`` until the block ends; yields its URL once ready."""
@@ -107,16 +164,26 @@ class Pages:
         if title is not None:
             self.rendered(title)
 
+    def overlaps(self) -> list[str]:
+        """Parts of the page's figures that overlap (:data:`OVERLAPS`); empty when none do."""
+        return self.tab.evaluate(OVERLAPS)
+
+    def faults(self) -> list[str]:
+        """An exception, "Page not found" or a literal None on the page (:data:`FAULTS`)."""
+        return self.tab.evaluate(FAULTS)
+
     def shot(self, name: str) -> None:
+        """A screenshot of the whole page (up to 2,400 px high) at the tab's width."""
+        width = self.tab.viewport_size["width"]
         height = self.tab.evaluate(
             "() => (document.querySelector('[data-testid=\"stMain\"]') || document.body)"
             ".scrollHeight")
-        self.tab.set_viewport_size({"width": 1280, "height": max(800, min(int(height), 1700))})
+        self.tab.set_viewport_size({"width": width, "height": max(800, min(int(height), 2400))})
         self.tab.wait_for_timeout(400)  # charts re-layout to the new size
         for folder in self.shots:
             folder.mkdir(parents=True, exist_ok=True)
             self.tab.screenshot(path=str(folder / f"app-{name}.png"))
-        self.tab.set_viewport_size({"width": 1280, "height": 900})
+        self.tab.set_viewport_size({"width": width, "height": 900})
 
 
 #: (name, URL path, page title) of every page

@@ -287,16 +287,45 @@ def not_applicable(run: Path, section: str, where: Any = None) -> bool:
 UNDEFINED_MARK = "–"
 
 
+def _undefined(v: Any) -> bool:
+    """None, NaN or pandas' NA (a list or array cell is defined)."""
+    import pandas as pd
+
+    return pd.api.types.is_scalar(v) and bool(pd.isna(v))
+
+
+def _cell(v: Any, fmt: str | None) -> str:
+    """One defined cell as the table shows it once its column has an undefined cell (the
+    column's ``NumberColumn`` format where it has one, else 4 significant digits)."""
+    if isinstance(v, float):
+        return fmt % v if fmt and "%" in fmt else f"{v:.4g}"
+    return str(v)
+
+
+def shown_frame(df: Any, column_config: dict[str, Any] | None = None) -> Any:
+    """The frame as a table shows it: every undefined cell reads "–". The browser's grid draws
+    a null as "None" whatever a Styler says, so a column with an undefined cell is shown as
+    text (its defined cells formatted as the column's config asks, else with 4 significant
+    digits); complete columns keep their type (sorting, number formats)."""
+    missing = [c for c in df.columns if any(_undefined(v) for v in df[c].tolist())]
+    if not missing:
+        return df
+    shown = df.copy()
+    for c in missing:
+        fmt = ((column_config or {}).get(c) or {}).get("type_config", {}).get("format")
+        shown[c] = [UNDEFINED_MARK if _undefined(v) else _cell(v, fmt) for v in df[c].tolist()]
+    return shown
+
+
 def table(df: Any, name: str, where: Any = None, folded: str | None = None, **kw: Any) -> None:
-    """A table and a button downloading it as CSV (inside an expander titled ``folded``)."""
+    """A table and a button downloading it as CSV (inside an expander titled ``folded``); an
+    undefined value reads "–" with a note (:func:`shown_frame`), the CSV keeps it empty."""
     where = where or st
     if folded is not None:
         where = where.expander(folded)
     slug = _slug(name)
-    shown = df
-    if hasattr(df, "isna") and bool(df.isna().to_numpy().any()):
-        # an undefined value reads "–", never "None" or "nan"; the CSV keeps it empty
-        shown = df.style.format(na_rep=UNDEFINED_MARK, precision=4)
+    shown = shown_frame(df, kw.get("column_config")) if hasattr(df, "columns") else df
+    if shown is not df:
         where.caption(f"{UNDEFINED_MARK}: not defined (one class, too few examples, one size, "
                       "or not computed; a column `undefined` says which where the analysis "
                       "records it)")

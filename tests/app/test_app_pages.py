@@ -72,7 +72,12 @@ def figures(at: AppTest) -> list[dict]:
 
 
 def titles(at: AppTest) -> list[str]:
-    return [f["layout"].get("title", {}).get("text", "") for f in figures(at)]
+    return [title_of(f) for f in figures(at)]
+
+
+def title_of(fig: dict) -> str:
+    """A figure's title as read (a long title is wrapped onto lines with ``<br>``)."""
+    return fig["layout"].get("title", {}).get("text", "").replace("<br>", " ")
 
 
 def tables(at: AppTest) -> list[pd.DataFrame]:
@@ -95,13 +100,16 @@ def test_runs_page_tabulates_every_run_with_its_metrics(page, runs_root):
     for name in ("chain-rim", "chain-cot"):
         test = json.loads((runs_root / name / "metrics.json").read_text())
         row = runs.loc[name]
-        assert row["accuracy"] == pytest.approx(test["test"]["accuracy"])
-        assert row["generated tokens"] == pytest.approx(test["test"]["mean_generated_tokens"])
-        assert row["time to first token (ms)"] == pytest.approx(test["test"]["ttft_ms"])
-        assert row["parameters"] == test["parameters"]
-        assert (row["task"], row["size"], row["seed"]) == ("chain/demo", "nano", 0)
+        # the broken run has none of these: each column is shown as text, "–" where undefined,
+        # numbers in the column's own format
+        assert row["accuracy"] == f"{test['test']['accuracy']:.3f}"
+        assert row["generated tokens"] == f"{test['test']['mean_generated_tokens']:.2f}"
+        assert row["time to first token (ms)"] == f"{test['test']['ttft_ms']:.2f}"
+        assert row["parameters"] == str(test["parameters"])
+        assert (row["task"], row["size"], row["seed"]) == ("chain/demo", "nano", "0")
         config = json.loads((runs_root / name / "config.json").read_text())
-        assert row["learning rate"] == pytest.approx(config["train"]["lr"])
+        assert float(row["learning rate"]) == pytest.approx(config["train"]["lr"])
+    assert (runs.loc["broken", "accuracy"], runs.loc["broken", "seed"]) == ("–", "–")
     assert runs.loc["chain-rim", "method"] == "rim" and runs.loc["chain-cot", "method"] == "cot"
     assert "invalid JSON" in runs.loc["broken", "note"]
     assert "4 runs" in text(at)
@@ -117,7 +125,7 @@ def test_runs_page_tabulates_every_run_with_its_metrics(page, runs_root):
     # accuracy by depth: each run's line is its metrics' by_depth, error bars the 95 % Wilson
     # interval (computed here by hand) over that depth's test examples
     depth = next(f for f in figures(at)
-                 if f["layout"]["title"]["text"].startswith("Test accuracy by reasoning depth"))
+                 if title_of(f).startswith("Test accuracy by reasoning depth"))
     for name in ("chain-rim", "chain-cot"):
         cells = json.loads((runs_root / name / "metrics.json").read_text())["test"]["by_depth"]
         trace = next(t for t in depth["data"] if t["name"].startswith(f"{name} "))
@@ -224,7 +232,7 @@ def test_trajectory_shows_problem_chain_lens_readouts_cosine_and_answer(page, ru
     assert readouts["proof step"].tolist() == [
         f"{r['var']} = {r['src']} {r['op']} {r['arg']} = {r['value']}" for r in proof]
 
-    cosine = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith(
+    cosine = next(f for f in figures(at) if title_of(f).startswith(
         "Step-to-step cosine similarity of block states at layer 2"))
     z = cosine["data"][0]["z"]
     assert [z[0][0], z[1][1]] == pytest.approx([1.0, 1.0]) and z[0][1] == pytest.approx(z[1][0])
@@ -249,16 +257,16 @@ def test_the_url_opens_the_trajectory_with_its_kind_and_step_marked(page, runs_r
     assert (chosen(at, "Run").value, chosen(at, "Example").value) == ("chain-rim", example)
     assert chosen(at, "latent-step kind").value == "block"
     assert chosen(at, "latent step (marked in the figures)").value == "1"
-    lens = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Logit lens"))
+    lens = next(f for f in figures(at) if title_of(f).startswith("Logit lens"))
     cosine = next(f for f in figures(at)
-                  if f["layout"]["title"]["text"].startswith("Step-to-step cosine"))
+                  if title_of(f).startswith("Step-to-step cosine"))
     # step 1 is the second column of both (x categories "0: …", "1: …"): outlined there
     assert [(sh["x0"], sh["x1"]) for sh in lens["layout"]["shapes"]] == [(0.5, 1.5)]
     assert {(sh["x0"], sh["x1"], sh["y0"], sh["y1"]) for sh in cosine["layout"]["shapes"]} == {
         (0.5, 1.5, 0, 1), (0, 1, 0.5, 1.5)}  # the column, and the row (spanning the plot)
     chosen(at, "latent step (marked in the figures)").set_value("0").run()
     assert at.query_params["step"] == "0"
-    lens = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Logit lens"))
+    lens = next(f for f in figures(at) if title_of(f).startswith("Logit lens"))
     assert [(sh["x0"], sh["x1"]) for sh in lens["layout"]["shapes"]] == [(-0.5, 0.5)]
     # a step the example does not have is a warning, and another step is shown
     at = page("trajectories", run="chain-rim", example=example, step="9")
@@ -292,7 +300,7 @@ def test_prosqa_trajectory_draws_the_graph_with_the_proof_path(page, runs_root):
         [r["node"] for r in json.loads(ex["proof"])]
     assert f"**Proof path:** {' → '.join(path)}" in text(at, "markdown")
     graph = next(f for f in figures(at)
-                 if f["layout"]["title"]["text"].startswith("prosqa: the question's graph"))
+                 if title_of(f).startswith("prosqa: the question's graph"))
     on_path = next(d for d in graph["data"] if d["name"] == "on the proof path")
     assert sorted(on_path["text"]) == sorted(path)
     red = [a for a in graph["layout"]["annotations"] if a["arrowcolor"] == "#d62728"]
@@ -315,7 +323,7 @@ def test_probes_page_shows_heatmap_alignment_and_correctness(page, runs_root):
             f"{best['value']:.3f} [{best['ci_lo']:.3f}, {best['ci_hi']:.3f}], control "
             f"{best['control']:.3f}, selectivity {best['selectivity']:.3f}") in text(at)
     heat = next(f for f in figures(at) if "Linear probes for y_proof_value" in
-                f["layout"]["title"]["text"])
+                title_of(f))
     hover = heat["data"][0]["text"][best["layer"]][best["step"]]
     assert f"control {best['control']:.3f}" in hover and "selectivity" in hover
     cells = next(t for t in tables(at) if "selectivity" in t.columns and "step" in t.columns)
@@ -383,7 +391,7 @@ def test_projections_page_reads_the_parquet_and_draws_the_example(page, runs_roo
     example = sorted(saved["example_id"].unique())[2]
     at = page("projections", run="chain-rim", example=example)
     fig = figures(at)[0]
-    assert fig["layout"]["title"]["text"].startswith("PCA of chain-rim block states at layer 2")
+    assert title_of(fig).startswith("PCA of chain-rim block states at layer 2")
     line = next(d for d in fig["data"] if d["name"] == f"trajectory: {example}")
     mine = saved[saved["example_id"] == example].sort_values("step")
     np.testing.assert_allclose(line["x"], mine["x"], rtol=1e-5)
@@ -491,7 +499,7 @@ def test_a_one_position_run_shows_its_alignment_as_layer_by_proof_step(page, run
         "best_layer": 1, "diagonality": 0.0, "matrices": matrix, "layers": [0, 1],
         "layer_matrix": [[cell, None], [None, cell]]}))
     at = page("probes", root=root, run="chain-cot")
-    fig = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith(
+    fig = next(f for f in figures(at) if title_of(f).startswith(
         "Layer × proof step (value) at the answer position"))
     assert list(fig["data"][0]["y"]) == ["embedding", "layer 1"]
     assert [[v for v in row] for row in fig["data"][0]["z"]] == [[0.7, None], [None, 0.7]]

@@ -17,9 +17,11 @@ def script():
 
 
 def displayed(element) -> list[list[str]]:
-    """The cells as the page shows them (the styler's display values)."""
-    table = pa.ipc.open_stream(element.proto.arrow_data.styler.display_values).read_all()
-    return [[str(v) for v in row.values()] for row in table.to_pylist()]
+    """The cells as the page sends them to the browser (the grid draws a null as "None", so
+    no null may be sent)."""
+    table = pa.ipc.open_stream(element.proto.arrow_data.data).read_all()
+    return [[str(v) for k, v in row.items() if not k.startswith("__index")]
+            for row in table.to_pylist()]
 
 
 def test_undefined_cells_read_a_dash_with_a_note_and_the_data_stays_missing(monkeypatch):
@@ -29,9 +31,25 @@ def test_undefined_cells_read_a_dash_with_a_note_and_the_data_stays_missing(monk
     at = AppTest.from_function(script).run()
     assert not at.exception
     first, second = at.dataframe
-    assert displayed(first) == [["any_block", "–"], ["final_block", "0.5000"]]
-    assert first.value["accuracy"].isna().tolist() == [True, False]  # the data stays missing
+    assert displayed(first) == [["any_block", "–"], ["final_block", "0.5"]]
     notes = [c.value for c in at.caption]
     assert len(notes) == 1 and notes[0].startswith("–: not defined")
-    # a table without undefined values is shown as it is, without the note
-    assert not second.proto.arrow_data.HasField("styler")
+    # a table without undefined values is shown as it is (numbers stay numbers), no note
+    assert second.value["value"].tolist() == [0.25, 0.75]
+
+
+def test_the_shown_frame_formats_as_the_column_asks_and_leaves_the_data_alone():
+    import pandas as pd
+    import streamlit as st
+
+    from app.common import shown_frame
+
+    df = pd.DataFrame({"run": ["a", "b", "c"], "accuracy": [0.5091, None, float("nan")],
+                       "seed": pd.array([0, None, 2], dtype="Int64"), "n": [1, 2, 3]})
+    shown = shown_frame(df, {"accuracy": st.column_config.NumberColumn(format="%.3f")})
+    assert shown["accuracy"].tolist() == ["0.509", "–", "–"]
+    assert shown["seed"].tolist() == ["0", "–", "2"]
+    assert shown["n"].tolist() == [1, 2, 3] and shown["run"].tolist() == ["a", "b", "c"]
+    assert df["accuracy"].isna().tolist() == [False, True, True]  # the CSV's data: unchanged
+    assert shown_frame(df[["run", "n"]]) is not None and shown_frame(df[["run"]]).equals(
+        df[["run"]])
