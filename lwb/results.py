@@ -15,6 +15,7 @@ import math
 import shutil
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,17 @@ SNAPSHOT_FILES = ("config.json", "metrics.json", "log.jsonl", "controls.json")
 PUBLISHED_CORRECTNESS_AUROC = "0.84–0.86"
 #: Two-choice chance for ProsQA, ProntoQA and reach; other tasks use the majority answer.
 TWO_CHOICE = {"prosqa": 0.5, "prontoqa": 0.5, "reach": 0.5}
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table (pandas ``to_markdown``: tabulate's GitHub pipe table),
+    every cell written as given: ``disable_numparse`` keeps tabulate from reformatting a cell
+    that reads as a number (``0.900`` stays ``0.900``, ``1,000`` stays ``1,000``)."""
+    import pandas as pd
+
+    frame = pd.DataFrame([list(r) for r in rows], columns=list(header), dtype=object)
+    return frame.to_markdown(index=False, tablefmt="github",
+                             disable_numparse=True).splitlines()
 
 
 def snapshot(run: Path, root: Path) -> Path:
@@ -82,9 +94,8 @@ def controls_section(rows: list[dict[str, Any]]) -> list[str]:
            "the candidates' identities, and of one on the candidates' local features (degrees, "
            "positions, occurrences), against chance (the majority class of the target), on the "
            "runs' test split. A control well above chance names a shortcut a model can take "
-           "instead of the steps (`workbench/tasks/controls.py`).", "",
-           "| task/preset | target | " + " | ".join(CONTROLS.values()) + " | chance | n |",
-           "|---|---|" + "---|" * len(CONTROLS) + "---|---|"]
+           "instead of the steps (`workbench/tasks/controls.py`).", ""]
+    rows = []
     for key, controls in sorted(found.items()):
         first = next(iter(controls.values()))
         cells = []
@@ -95,9 +106,10 @@ def controls_section(rows: list[dict[str, Any]]) -> list[str]:
                          f"{100 * c['accuracy']:.1f} [{100 * c['ci'][0]:.1f}, "
                          f"{100 * c['ci'][1]:.1f}]")
         chance = first.get("chance")
-        out.append(f"| {key} | {first.get('target', '')} | " + " | ".join(cells)
-                   + f" | {'–' if chance is None else f'{100 * chance:.1f}'} | {first['n']} |")
-    return out + [""]
+        rows.append([key, first.get("target", ""), *cells,
+                     "–" if chance is None else f"{100 * chance:.1f}", str(first["n"])])
+    return out + markdown_table(["task/preset", "target", *CONTROLS.values(), "chance", "n"],
+                                rows) + [""]
 
 
 def write_figure(fig: Any, path: Path) -> None:
@@ -156,12 +168,11 @@ def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[r["config"]["method"]["name"]].append(r)
-    lines = [
-        "| method | seeds | test acc. % (mean ± sd) | 95 % CI | any-block % | "
-        "generated tokens | latent steps | TTFT ms (b=1) | TTFT / no-CoT | train min | "
-        "parameters | published acc. % (Coconut, GPT-2) | published TTFT / no-CoT (RiM, GPU) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["method", "seeds", "test acc. % (mean ± sd)", "95 % CI", "any-block %",
+              "generated tokens", "latent steps", "TTFT ms (b=1)", "TTFT / no-CoT", "train min",
+              "parameters", "published acc. % (Coconut, GPT-2)",
+              "published TTFT / no-CoT (RiM, GPU)"]
+    lines = []
     nocot_ttft = [r["metrics"]["test"].get("ttft_ms") for r in groups.get(baseline_name(), [])]
     base = statistics.fmean(nocot_ttft) if nocot_ttft and None not in nocot_ttft else None
     for method in sorted(groups, key=sort_key):
@@ -176,16 +187,16 @@ def task_table(rows: list[dict[str, Any]], task: str) -> list[str]:
         anyb = [t["any_block_accuracy"] for t in tests if "any_block_accuracy" in t]
         seeds = ", ".join(str(r["config"]["train"].get("seed", "?")) for r in runs)
         any_block = _ms(anyb, 100) if anyb else "–"
-        lines.append(
-            f"| {label_of(method)} | {seeds} "
-            f"| {_ms(accs, 100)} | {ci_text(lo, hi, sum(t['n'] for t in tests))} | {any_block} "
-            f"| {_ms([t.get('mean_generated_tokens') for t in tests])} "
-            f"| {_ms([t.get('mean_latent_steps') for t in tests])} | {_ms(ttft)} | {ratio} "
-            f"| {_ms([(r['metrics'].get('train') or {}).get('seconds') for r in runs], 1 / 60)} "
-            f"| {runs[0]['metrics'].get('parameters', 0):,} "
-            f"| {cls.published.get(task, '–') if cls else '–'} "
-            f"| {(cls.published_ttft if cls else '') or '–'} |")
-    return lines
+        lines.append([
+            label_of(method), seeds, _ms(accs, 100),
+            ci_text(lo, hi, sum(t["n"] for t in tests)), any_block,
+            _ms([t.get("mean_generated_tokens") for t in tests]),
+            _ms([t.get("mean_latent_steps") for t in tests]), _ms(ttft), ratio,
+            _ms([(r["metrics"].get("train") or {}).get("seconds") for r in runs], 1 / 60),
+            f"{runs[0]['metrics'].get('parameters', 0):,}",
+            cls.published.get(task, "–") if cls else "–",
+            (cls.published_ttft if cls else "") or "–"])
+    return markdown_table(header, lines)
 
 
 def depth_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -202,9 +213,8 @@ def depth_table(rows: list[dict[str, Any]]) -> list[str]:
     order = sorted(groups, key=sort_key)
     lines = ["Test accuracy % by reasoning depth (the task's depth of each example): mean over "
              "seeds, 95 % CI over seeds where there are several, otherwise the Wilson interval "
-             "over that depth's test examples; n: test examples of that depth (per run).", "",
-             "| method | " + " | ".join(f"depth {d}" for d in depths) + " |",
-             "|---|" + "---|" * len(depths)]
+             "over that depth's test examples; n: test examples of that depth (per run).", ""]
+    rows = []
     for method in order:
         cells = []
         for d in depths:
@@ -216,8 +226,8 @@ def depth_table(rows: list[dict[str, Any]]) -> list[str]:
             lo, hi = accuracy_ci(accs, ns)
             n = "/".join(str(x) for x in sorted(set(ns)))
             cells.append(f"{_ms(accs, 100)} [{ci_text(lo, hi, sum(ns))}] (n {n})")
-        lines.append(f"| {label_of(method)} | " + " | ".join(cells) + " |")
-    return lines + [""]
+        rows.append([label_of(method), *cells])
+    return lines + markdown_table(["method", *(f"depth {d}" for d in depths)], rows) + [""]
 
 
 ANALYSIS_FILES = ("alignment.json", "correctness.json", "interventions.json",
@@ -286,10 +296,8 @@ def frontier_section(root: Path) -> list[str]:
            "the nodes the root cannot reach, at the last layer (`analyses/frontier.py`): mean "
            "rank of their names (1 = top) through the logit lens and through a probe readout "
            "(out-of-fold), and the rank gap (unreachable − frontier; > 0: the frontier is read "
-           "out first), 95 % bootstrap CI over examples; n: states.", "",
-           "| run | latent step | n | lens: frontier / unreachable rank | lens gap [CI] | "
-           "probe: frontier / unreachable rank | probe gap [CI] |",
-           "|---|---|---|---|---|---|---|"]
+           "out first), 95 % bootstrap CI over examples; n: states.", ""]
+    rows = []
     for f in files:
         summary = artifacts.read_analysis(f)
         cells = summary.get("cells", [])
@@ -299,13 +307,15 @@ def frontier_section(root: Path) -> list[str]:
         for c in sorted((c for c in cells if c["layer"] == last),
                         key=lambda c: (c["kind"], c["step"])):
             lens, probe = c.get("lens") or {}, c.get("probe") or {}
-            out.append(
-                f"| {f.parent.name} | {c['kind']} {c['step']} | {c.get('n', '–')} "
-                f"| {_stat(lens.get('frontier_rank'))} / {_stat(lens.get('unreachable_rank'))} "
-                f"| {_stat(lens.get('rank_gap'))} "
-                f"| {_stat(probe.get('frontier_rank'))} / {_stat(probe.get('unreachable_rank'))} "
-                f"| {_stat(probe.get('rank_gap'))} |")
-    return out + [""]
+            rows.append([
+                f.parent.name, f"{c['kind']} {c['step']}", str(c.get("n", "–")),
+                f"{_stat(lens.get('frontier_rank'))} / {_stat(lens.get('unreachable_rank'))}",
+                _stat(lens.get("rank_gap")),
+                f"{_stat(probe.get('frontier_rank'))} / {_stat(probe.get('unreachable_rank'))}",
+                _stat(probe.get("rank_gap"))])
+    return out + markdown_table(
+        ["run", "latent step", "n", "lens: frontier / unreachable rank", "lens gap [CI]",
+         "probe: frontier / unreachable rank", "probe gap [CI]"], rows) + [""]
 
 
 def _num(v: Any) -> float | None:
@@ -321,8 +331,8 @@ def _ci(value: Any, lo: Any, hi: Any, digits: int = 2) -> str:
                    else "")
 
 
-def depth_row(name: str, d: Path) -> str:
-    """One run's reasoning-depth numbers from its analysis snapshots."""
+def depth_row(name: str, d: Path) -> list[str]:
+    """One run's reasoning-depth numbers from its analysis snapshots (a table row's cells)."""
     def load_one(f: str) -> Any:
         return artifacts.read_analysis(d / f) if (d / f).exists() else None
 
@@ -378,7 +388,7 @@ def depth_row(name: str, d: Path) -> str:
     method = ident.get("method") or (method if method != "–" else name.split("-")[-1])
     model = f"{ident.get('size', '–')}, seed {ident.get('seed', '–')}" if ident else "–"
     cells += [method, model, kind, n, diag, probe, auroc, spec, ablation]
-    return "| " + " | ".join(cells) + " |"
+    return cells
 
 
 def depth_figure(root: Path, runs: list[Path]) -> Path | None:
@@ -461,16 +471,17 @@ def depth_section(root: Path) -> list[str]:
             "one latent step's states are zeroed, 95 % CI over examples. Published (RiM paper): "
             f"correctness AUROC {PUBLISHED_CORRECTNESS_AUROC} on block states. One model per "
             "row (its size and seed are given); n: test examples in the best probe's cell "
-            "(those whose proof has that step), on which it was cross-validated.", "",
-            "| run | method | model | latent kind | n | diagonality [CI] | best probe [CI] | "
-            "correctness AUROC | block-specificity | zero-ablation Δ accuracy [CI] |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "(those whose proof has that step), on which it was cross-validated.", ""]
+    rows = []
     for d in runs:
         try:
-            out.append(depth_row(d.name, d))
+            rows.append(depth_row(d.name, d))
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             raise UserError(f"unexpected analysis snapshot content ({type(e).__name__}: {e})",
                             file=d) from None
+    out += markdown_table(["run", "method", "model", "latent kind", "n", "diagonality [CI]",
+                           "best probe [CI]", "correctness AUROC", "block-specificity",
+                           "zero-ablation Δ accuracy [CI]"], rows)
     try:
         fig = depth_figure(root, runs)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
@@ -497,9 +508,8 @@ def lr_check_table(rows: list[dict[str, Any]], recipe: dict[tuple[str, str], Any
         return []
     out = ["Learning-rate checks: runs of a size at a rate other than its recipe's (not part of "
            "the table or fits above). Mean over seeds; final training loss is the last logged "
-           "step's.", "",
-           "| task | size | method | lr | seeds | final train loss | valid acc. % | "
-           "test acc. % |", "|---|---|---|---|---|---|---|---|"]
+           "step's.", ""]
+    table = []
     for task, size in checked:
         groups: dict[tuple[str, Any], list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
@@ -510,12 +520,13 @@ def lr_check_table(rows: list[dict[str, Any]], recipe: dict[tuple[str, str], Any
             mark = " (recipe)" if lr == recipe[(task, size)] else ""
             seeds = ", ".join(str(r.get("seed")) for r in sorted(rs, key=lambda r: str(
                 r.get("seed"))))
-            out.append(
-                f"| {task} | {size} | {label_of(method)} | {_lr(lr)}{mark} | "
-                f"{seeds} | {_ms([r.get('final_loss') for r in rs], digits=3)} | "
-                f"{_ms([r.get('valid_accuracy') for r in rs], 100)} | "
-                f"{_ms([r.get('accuracy') for r in rs], 100)} |")
-    return out + [""]
+            table.append([
+                task, size, label_of(method), f"{_lr(lr)}{mark}", seeds,
+                _ms([r.get("final_loss") for r in rs], digits=3),
+                _ms([r.get("valid_accuracy") for r in rs], 100),
+                _ms([r.get("accuracy") for r in rs], 100)])
+    return out + markdown_table(["task", "size", "method", "lr", "seeds", "final train loss",
+                                 "valid acc. %", "test acc. %"], table) + [""]
 
 
 def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
@@ -558,9 +569,8 @@ def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             "parameter count, which varies slightly with the method's vocabulary, and the "
             "learning rate of its recipe in brackets), and the slope of logit(accuracy) per "
             "doubling of parameters with its 95 % CI (bootstrap over seeds; "
-            "`analyses/compare.py`).", "",
-            "| task | method | " + " | ".join(head(z) for z in sizes)
-            + " | slope per doubling [CI] |", "|---|---|" + "---|" * (len(sizes) + 1)]
+            "`analyses/compare.py`).", ""]
+    table = []
     for fit in fits:
         task, method = fit["task"], fit["method"]
         cells = []
@@ -573,8 +583,9 @@ def scaling_section(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             ci = fit["slope_ci"]
             slope = f"{fit['slope_per_doubling']:.2f}" + (
                 f" [{ci[0] * math.log(2):.2f}, {ci[1] * math.log(2):.2f}]" if ci else "")
-        out.append(f"| {task} | {label_of(method)} | " + " | ".join(cells)
-                   + f" | {slope} |")
+        table.append([task, label_of(method), *cells, slope])
+    out += markdown_table(["task", "method", *(head(z) for z in sizes),
+                           "slope per doubling [CI]"], table)
     fig = root / "scaling.html"
     write_figure(scaling_figure(rows, fits), fig)
     out += ["", f"Figure: [`{fig.name}`]({fig.relative_to(root.parent)})", ""]
@@ -611,12 +622,12 @@ def curves_figure(rows: list[dict[str, Any]], task: str, path: Path) -> None:
 
 
 def curve_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| run | validation accuracy % at (minutes) |", "|---|---|"]
+    lines = []
     for r in rows:
         pts = [f"{100 * e['valid_accuracy']:.0f} ({e['elapsed_s'] / 60:.1f})" for e in r["log"]
                if e.get("valid_accuracy") is not None and e.get("elapsed_s") is not None]
-        lines.append(f"| {r['name']} | {' → '.join(pts) or '–'} |")
-    return lines
+        lines.append([r["name"], " → ".join(pts) or "–"])
+    return markdown_table(["run", "validation accuracy % at (minutes)"], lines)
 
 
 def _value(v: Any) -> str:
@@ -643,11 +654,10 @@ def bench_section(root: Path) -> list[str]:
     for f in files:
         data = artifacts.read(f, artifacts.Benchmark)
         checks = data.get("checks", {}) if isinstance(data, dict) else {}
-        out += [f"### {f.stem} (`benchmarks/{f.stem}.py`)", "", "| measure | value |",
-                "|---|---|"]
-        for key, value in data.items():
-            if key != "checks":
-                out.append(f"| {key} | {_value(value)} |")
+        out += [f"### {f.stem} (`benchmarks/{f.stem}.py`)", ""]
+        out += markdown_table(["measure", "value"], ([key, _value(value)]
+                                                     for key, value in data.items()
+                                                     if key != "checks"))
         if checks:
             out += ["", "Checks: " + "; ".join(
                 f"{k} {'✓' if ok else '✗ (missed)'}" for k, ok in checks.items())]

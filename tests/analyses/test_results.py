@@ -6,8 +6,18 @@ import shutil
 
 import pytest
 
-from lwb.results import results, wilson
+from lwb.results import markdown_table, results, wilson
 from workbench.errors import UserError
+
+
+def flat(text):
+    """The page with each line's runs of spaces collapsed: a table's cells as the code wrote them,
+    whatever padding the Markdown table gives its columns."""
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
+
+def lines_of(text):
+    return flat(text).splitlines()
 
 
 def fake_run(root, name, method, seed, acc, ttft, n=200, size="micro", params=1000, lr=None,
@@ -54,19 +64,39 @@ def test_wilson_wants_a_whole_count_of_successes():
         wilson(0.333, 3)
 
 
+def test_markdown_tables_hold_each_cell_exactly_as_written():
+    """pandas' to_markdown (tabulate) only pads: every cell, numbers included, is the string the
+    page's code wrote, as the hand-written ``"| " + " | ".join(cells) + " |"`` rows had it."""
+    header = ["method", "seeds", "test acc. % (mean ± sd)", "95 % CI", "parameters", "lr",
+              "final train loss", "depth 10", "value"]
+    rows = [["RiM", "0, 1", "85.0 ± 7.1", "72.1–100.0", "1,234,567", "0.001 (recipe)", "0.900",
+             "48.0 [34.8–61.5] (n 50)", "1.092"],
+            ["no-CoT", "0", "40.0", "undefined (n = 1: one test example has no interval)", "0",
+             "1e-3?", "–", "", "nocot 355.4, rim 422.5"],
+            ["CoT", "2", "-0.00", "0.0–7.1", "12", "2e-05", "0.250 ± 0.071", "1.0e+06", "yes"]]
+    by_hand = (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+               + ["| " + " | ".join(r) + " |" for r in rows])
+    table = markdown_table(header, rows)
+    assert len(table) == len(by_hand) and set(table[1]) == {"|", "-"}
+    for got, want in zip(table, by_hand):
+        assert [c.strip() for c in got.split("|")] == [c.strip() for c in want.split("|")] \
+            or set(got) == {"|", "-"}
+    assert markdown_table(["run", "n"], []) == ["| run   | n   |", "|-------|-----|"]
+
+
 def test_the_page_reports_mean_sd_of_seeds_and_ttft_ratios(tmp_path):
     runs = [fake_run(tmp_path / "runs", "cot-s0", "cot", 0, 0.90, 30.0),
             fake_run(tmp_path / "runs", "cot-s1", "cot", 1, 0.80, 34.0),
             fake_run(tmp_path / "runs", "nocot-s0", "nocot", 0, 0.40, 4.0)]
     text = results(runs, tmp_path / "docs" / "RESULTS.md")
-    cot = next(line for line in text.splitlines() if line.startswith("| CoT"))
+    cot = next(line for line in lines_of(text) if line.startswith("| CoT"))
     cells = [c.strip() for c in cot.split("|")[1:-1]]
     assert cells[1] == "0, 1"
     assert cells[2] == "85.0 ± 7.1"  # mean and sample sd of 90 and 80
     # the CI is over seeds: mean ± t(0.975, 1) · sd / √2, clipped to [0, 100]
     half = 12.7062047 * math.sqrt(((0.90 - 0.85) ** 2 + (0.80 - 0.85) ** 2) / 1) / math.sqrt(2)
     assert cells[3] == f"{100 * (0.85 - half):.1f}–100.0"
-    nocot = next(line for line in text.splitlines() if line.startswith("| no-CoT"))
+    nocot = next(line for line in lines_of(text) if line.startswith("| no-CoT"))
     lo, hi = wilson(0.40, 200)  # one seed: the Wilson interval over its test examples
     assert [c.strip() for c in nocot.split("|")[1:-1]][3] == f"{100 * lo:.1f}–{100 * hi:.1f}"
     assert cells[8] == "8.00 ± 0.71"  # 30/4 and 34/4
@@ -90,7 +120,7 @@ def test_accuracy_by_depth_is_tabled_per_method_with_intervals_and_n(tmp_path):
                      by_depth=depths(d2=0.52, d10=0.48)),
             fake_run(tmp_path / "runs", "cot-s0", "cot", 0, 0.5, 9.0, n=100, task="chain")]
     text = results(runs, tmp_path / "docs" / "RESULTS.md")
-    lines = text.splitlines()
+    lines = lines_of(text)
     header = next(x for x in lines if x.startswith("| method | depth"))
     assert header == "| method | depth 2 | depth 3 | depth 10 |"  # depths in numeric order
     nocot = [c.strip() for c in lines[lines.index(header) + 2].split("|")[1:-1]]
@@ -102,7 +132,7 @@ def test_accuracy_by_depth_is_tabled_per_method_with_intervals_and_n(tmp_path):
     half = 12.7062047 * math.sqrt(2 * 0.05 ** 2) / math.sqrt(2)  # two seeds: t over seeds
     assert rim[1] == f"95.0 ± 7.1 [{100 * (0.95 - half):.1f}–100.0] (n 50)"
     assert rim[2].startswith("75.0 ± 7.1 [")
-    assert text.count("| method | depth") == 1  # the chain runs have no by_depth: no table
+    assert flat(text).count("| method | depth") == 1  # the chain runs have no by_depth: no table
     assert "Chance (two-choice): 50 %" in text
 
 
@@ -113,8 +143,8 @@ def test_benchmark_snapshots_are_shown_with_their_checks(tmp_path):
                                  "checks": {"rim_fast": True, "coconut_fast": False}}))
     text = results([], tmp_path / "docs" / "RESULTS.md", bench=[bench])
     assert "### latency (`benchmarks/latency.py`)" in text
-    assert "| rim_ttft_over_nocot | 1.092 |" in text
-    assert "| ttft_ms_b64 | nocot 355.4, rim 422.5 |" in text
+    assert "| rim_ttft_over_nocot | 1.092 |" in flat(text)
+    assert "| ttft_ms_b64 | nocot 355.4, rim 422.5 |" in flat(text)
     assert "rim_fast ✓; coconut_fast ✗ (missed)" in text
     kept = tmp_path / "docs" / "results" / "benchmarks" / "latency.json"
     assert json.loads(kept.read_text())["threads"] == 2
@@ -146,7 +176,7 @@ def test_scaling_rows_and_slope_match_an_independent_fit(tmp_path):
     runs.append(fake_run(tmp_path / "runs", "cot-nano-s0", "cot", 0, 0.1, 9.0,
                          size="nano", params=1_000))
     text = results(runs, tmp_path / "docs" / "RESULTS.md")
-    row = next(x for x in text.splitlines() if x.startswith("| chain/demo | RiM |"))
+    row = next(x for x in lines_of(text) if x.startswith("| chain/demo | RiM |"))
     cells = [c.strip() for c in row.split("|")[1:-1]]
     assert cells[2:5] == ["25.0 ± 7.1 (2)", "57.5 ± 3.5 (2)", "75.0 ± 7.1 (2)"]
     x = np.log([sizes[s] for s, _ in accs])
@@ -154,7 +184,7 @@ def test_scaling_rows_and_slope_match_an_independent_fit(tmp_path):
     slope = np.polyfit(x, y, 1)[0] * math.log(2)
     assert cells[5].startswith(f"{slope:.2f} [")
     # the efficiency table keeps to the main size: CoT's nano run is not averaged in
-    cot = next(x for x in text.splitlines() if x.startswith("| CoT |"))
+    cot = next(x for x in lines_of(text) if x.startswith("| CoT |"))
     assert [c.strip() for c in cot.split("|")[1:-1]][2] == "90.0"
     assert (tmp_path / "docs" / "results" / "scaling.html").exists()
 
@@ -169,7 +199,7 @@ def test_runs_off_a_sizes_recipe_learning_rate_are_shown_apart_not_averaged(tmp_
     runs = [fake_run(tmp_path / "runs", f"rim-{z}-lr{lr:g}-s{s}", "rim", s, acc, 5.0, size=z,
                      params=params[z], lr=lr, loss=loss) for z, s, lr, acc, loss in spec]
     text = results(runs, tmp_path / "docs" / "RESULTS.md")
-    lines = text.splitlines()
+    lines = lines_of(text)
     header = next(x for x in lines if x.startswith("| task | method | nano"))
     assert "mini (0.02M; lr 0.001)" in header and "nano (0.00M" not in header
     row = next(x for x in lines if x.startswith("| chain/demo | RiM |"))
@@ -189,7 +219,7 @@ def test_runs_off_a_sizes_recipe_learning_rate_are_shown_apart_not_averaged(tmp_
     fake_run(tmp_path / "runs", "rim-mini-odd-s2", "rim", 2, 0.5, 5.0, size="mini",
              params=16_000, lr="1e-3?")
     text = results([tmp_path / "runs" / "rim-mini-odd-s2"], tmp_path / "docs" / "RESULTS.md")
-    assert "| chain/demo | mini | RiM | 1e-3? | 2 | – | – | 50.0 |" in text.splitlines()
+    assert "| chain/demo | mini | RiM | 1e-3? | 2 | – | – | 50.0 |" in lines_of(text)
 
 
 def test_the_efficiency_table_stays_at_the_size_with_every_method(tmp_path):
@@ -201,7 +231,7 @@ def test_the_efficiency_table_stays_at_the_size_with_every_method(tmp_path):
                       params=16_000, lr=1e-3) for m in ("nocot", "rim") for s in (0, 1)]
     runs.append(fake_run(tmp_path / "runs", "rim-mini-lr2e-3-s0", "rim", 0, 0.1, 5.0,
                          size="mini", params=16_000, lr=2e-3))
-    lines = results(runs, tmp_path / "docs" / "RESULTS.md").splitlines()
+    lines = lines_of(results(runs, tmp_path / "docs" / "RESULTS.md"))
     assert "### chain/demo (size micro)" in lines
     rim = next(x for x in lines if x.startswith("| RiM |"))
     assert [c.strip() for c in rim.split("|")[1:-1]][1:3] == ["0", "80.0"]
@@ -210,7 +240,7 @@ def test_the_efficiency_table_stays_at_the_size_with_every_method(tmp_path):
     # nor drawn among the learning curves
     for m in ("nocot", "cot", "rim"):
         shutil.rmtree(tmp_path / "docs" / "results" / "runs" / f"{m}-micro-s0")
-    lines = results([], tmp_path / "docs" / "RESULTS.md").splitlines()
+    lines = lines_of(results([], tmp_path / "docs" / "RESULTS.md"))
     assert "### chain/demo (size mini)" in lines
     rim = next(x for x in lines if x.startswith("| RiM |"))
     assert [c.strip() for c in rim.split("|")[1:-1]][1:3] == ["0, 1", "70.0 ± 0.0"]
@@ -248,7 +278,7 @@ def test_depth_rows_show_the_analyses_numbers(tmp_path):
     (run / "config.json").write_text(json.dumps({"train": {
         "task": "chain", "preset": "demo", "method": "rim", "size": "micro", "seed": 2}}))
     text = results([], tmp_path / "docs" / "RESULTS.md", analyses=[run])
-    row = next(x for x in text.splitlines() if x.startswith("| chain-rim |"))
+    row = next(x for x in lines_of(text) if x.startswith("| chain-rim |"))
     cells = [c.strip() for c in row.split("|")[1:-1]]
     assert cells[1:5] == ["rim", "micro, seed 2", "block", "300"]
     assert cells[5] == "0.43 [0.30, 0.55] (layer 2)"
@@ -276,7 +306,7 @@ def test_a_damaged_analysis_snapshot_is_a_one_line_error(tmp_path):
     (run / "analyses" / "projections.json").write_text(
         json.dumps({"block_specificity": {"projected": None}}))  # one step: no specificity
     text = results([], tmp_path / "docs" / "RESULTS.md", analyses=[run])
-    row = next(x for x in text.splitlines() if x.startswith("| chain-cot |"))
+    row = next(x for x in lines_of(text) if x.startswith("| chain-cot |"))
     assert [c.strip() for c in row.split("|")[1:-1]][8] == "–"
     (tmp_path / "docs" / "results" / "analyses" / "chain-cot" / "probes.json").write_text(
         json.dumps([{"value": 0.5}]))  # no layer or step
@@ -294,7 +324,7 @@ def test_each_tasks_shortcut_controls_are_tabled_from_the_runs_snapshots(tmp_pat
     examples = list(generate_split(get_task("reach"), "demo", "test", 300, 0))
     controls = save_controls(examples, run / "controls.json")
     text = results([run], tmp_path / "docs" / "RESULTS.md")
-    row = next(x for x in text.splitlines() if x.startswith("| reach/demo |"))
+    row = next(x for x in lines_of(text) if x.startswith("| reach/demo |"))
     bag, local = controls["bag_of_tokens"], controls["local_features"]
     assert (f"{100 * bag['accuracy']:.1f} [{100 * bag['ci'][0]:.1f}, {100 * bag['ci'][1]:.1f}]"
             in row)
@@ -326,7 +356,7 @@ def test_the_frontier_readout_is_tabled_from_lens_at_the_last_layer(tmp_path):
     text = results([], tmp_path / "docs" / "RESULTS.md", analyses=[run])
     snap = tmp_path / "docs" / "results" / "analyses" / "reach-coconut"
     assert (snap / "frontier.json").exists() and not (snap / "lens.json").exists()
-    rows = [x for x in text.splitlines() if x.startswith("| reach-coconut | thought")]
+    rows = [x for x in lines_of(text) if x.startswith("| reach-coconut | thought")]
     assert len(rows) == 2  # one per latent step, at layer 4 only
     cells0 = [c.strip() for c in rows[0].split("|")[1:-1]]
     assert cells0[1:] == ["thought 0", "40", "3.0 [2.0, 4.0] / 20.0 [19.0, 21.0]",
