@@ -37,7 +37,7 @@ RENDERED = """([title, footer]) => {
 #: each other, subplot titles (annotations) on each other or on the figure title, the legend on
 #: a plot area, anything sticking out of its chart; and charts on each other. Returns one line
 #: per overlap (chart number, the two parts, the overlap in px).
-OVERLAPS = """() => {
+OVERLAPS = r"""() => {
   const box = e => e.getBoundingClientRect();
   const cut = (a, b) => Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) *
                         Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
@@ -79,13 +79,19 @@ OVERLAPS = """() => {
 }"""
 #: What no page may show: Streamlit's exception box, its "Page not found" dialog, a literal
 #: None where a value should be.
-FAULTS = """() => {
+FAULTS = r"""() => {
   const out = [];
   if (document.querySelector('[data-testid="stException"]')) out.push('an exception');
   const text = document.body.innerText;
   if (text.includes('Page not found')) out.push('"Page not found"');
   const none = text.match(/.{0,40}\bNone\b.{0,40}/);
   if (none) out.push('None on the page: ' + none[0]);
+  // table cells are drawn on a canvas; the grid's accessible cells hold their text (a null
+  // cell is empty there, and drawn as "None")
+  const cells = [...document.querySelectorAll('[role="gridcell"]')]
+      .map(c => c.textContent.trim());
+  const bad = cells.filter(t => ['', 'None', 'nan', 'NaN', '<NA>'].includes(t));
+  if (bad.length) out.push(bad.length + ' table cell(s) read "' + bad[0] + '"');
   return out;
 }"""
 

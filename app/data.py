@@ -291,7 +291,7 @@ def run_summary(root: str | Path, name: str) -> dict[str, Any]:
     row["store"] = (run / STORE / "manifest.json").is_file()
     outputs = sorted(p.stem for p in (run / ANALYSES).glob("*.json")
                      if not p.name.endswith(".meta.json")) if (run / ANALYSES).is_dir() else []
-    row["analyses"] = ", ".join(outputs)
+    row["analyses"] = ", ".join(outputs) or "none"
     return row
 
 

@@ -1,10 +1,12 @@
 """The app in a real browser: ``lwb app`` on a free local port, headless Debian Chromium through
-Playwright (never a downloaded browser). Opens each page, selects a run and an example, checks
-the visible text, saves a screenshot of each page and prints how long each page took to render.
+Playwright (never a downloaded browser). Opens every page by its URL at two widths and checks
+what it shows, that nothing failed, that no figure overlaps another's parts and that nothing was
+fetched from another host; saves a screenshot of each; clicks through the sidebar and prints
+how long each page took to render.
 
-``LWB_SCREENSHOTS=docs/img`` also writes the screenshots there (the README shows them). The
-render times are printed and saved as ``render_times.json`` in the test's temporary directory;
-they are reported, not asserted.
+``LWB_SCREENSHOTS=DIR`` also writes the screenshots there. The render times are printed and
+saved as ``render_times.json`` in the test's temporary directory; they are reported, not
+asserted (``benchmarks/app.py`` measures them on the demo root).
 """
 
 from __future__ import annotations
@@ -43,45 +45,72 @@ def browser():
         b.close()
 
 
-def test_every_page_in_a_browser(server, browser, runs_root, tmp_path):
+#: Each page by its URL with a selection (run, example, step…), as a shared link opens it, and
+#: what the page must then show.
+EXAMPLE = "chain-tiny-train-s0-000001"
+VIEWS = (
+    ("runs", "runs", "Runs", ("4 runs", "Efficiency and scaling", "Saved comparison")),
+    ("trajectories", f"trajectories?run=chain-rim&example={EXAMPLE}&kind=block&step=1",
+     "Trajectory browser", (f"chain-rim · {EXAMPLE}", "Readouts per memory block")),
+    ("trajectories-prosqa", "trajectories?run=prosqa/rim", "Trajectory browser",
+     ("prosqa/rim · ", "the question's graph")),
+    ("probes", "probes?run=chain-rim", "Probes", ("Best cell: layer", "Correctness probe")),
+    ("probes-prosqa", "probes?run=prosqa/rim", "Probes", ("BFS frontier",)),
+    ("projections", f"projections?run=chain-rim&example={EXAMPLE}", "Projections",
+     (f"{EXAMPLE}: 2 states",)),
+    ("interventions", "interventions?run=chain-rim", "Interventions", ("Clean accuracy",)),
+    ("compare", f"compare?run=chain-rim&run_b=chain-cot&example={EXAMPLE}", "Compare",
+     ("A: chain-rim", "B: chain-cot", "The same analyses")),
+)
+WIDTHS = (1280, 1920)  # a laptop, and a desktop browser at full width (the app is "wide")
+
+
+def test_every_page_by_url_at_two_widths(server, browser, tmp_path):
+    """Every page opened by its URL with a selection, at two widths: it renders what the URL
+    asks for; no "Page not found", no exception, no None, no request to another host, no
+    overlapping figure parts; a screenshot of each."""
     shots = [tmp_path]
     if os.environ.get("LWB_SCREENSHOTS"):
         shots.append(Path(os.environ["LWB_SCREENSHOTS"]))
+    outside: list[str] = []
+    problems: list[str] = []
+    for width in WIDTHS:
+        tab = browser.new_page(viewport={"width": width, "height": 900})
+        tab.on("pageerror", lambda e, w=width, out=problems: out.append(f"{w}px: exception {e}"))
+        tab.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:"))
+               else outside.append(r.url))
+        app = Pages(tab, shots)
+        for name, url, title, wanted in VIEWS:
+            app.open(f"{server}/{url}", title, f"{name} at {width}px")
+            app.see(*wanted, title=title)
+            problems += [f"{name} at {width}px: {p}" for p in app.faults() + app.overlaps()]
+            app.shot(f"{name}-{width}")
+        tab.close()
+    assert not outside, f"requests to other hosts: {sorted(set(outside))[:5]}"
+    assert not problems, "\n".join(problems)
+    assert (tmp_path / "app-compare-1280.png").stat().st_size > 10_000
+
+
+def test_clicks_the_url_and_the_root(server, browser, runs_root, tmp_path):
+    """The root URL is the Runs page; the sidebar links and a selection write the URL (a view
+    can be shared); a bad run name in the URL is a warning; timings are reported."""
     tab = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     tab.on("pageerror", lambda e: errors.append(str(e)))
-    app = Pages(tab, shots)
+    app = Pages(tab, [tmp_path])
     app.open(server + "/", "Runs", "runs (first visit)")
     app.see("4 runs", "Efficiency and scaling", "Saved comparison")
-    app.shot("runs")
+    assert not app.faults()
 
     app.navigate("Trajectory browser", "trajectory browser")
     app.select("Run", "chain-rim", "Trajectory browser")
     app.click("next ▶", "Trajectory browser")
-    app.see("chain-rim · chain-tiny-train-s0-000001", "Dependency chain:",
-            "Readouts per memory block", "Logit lens analyses/lens.parquet.",
-            title="Trajectory browser")
-    assert "example=chain-tiny-train-s0-000001" in tab.url
-    app.shot("trajectories")
-
-    app.navigate("Probes", "probes")
-    app.see("Best cell: layer", "Diagonality at the best layer", "Best layer")
-    app.shot("probes")
-
-    app.navigate("Projections", "projections")
-    app.see("chain-tiny-train-s0-000001: 2 states")
-    app.shot("projections")
-
-    app.navigate("Interventions", "interventions")
-    app.see("Clean accuracy", "interventions at layer 0")
-    app.shot("interventions")
-
-    app.navigate("Compare", "compare")
-    app.select("Run B", "chain-cot", "Compare")
-    app.see("A: chain-rim", "B: chain-cot", "The same analyses", title="Compare")
-    app.shot("compare")
+    app.see(f"chain-rim · {EXAMPLE}", "Dependency chain:", "Readouts per memory block",
+            "Logit lens analyses/lens.parquet.", title="Trajectory browser")
+    assert f"example={EXAMPLE}" in tab.url and "run=chain-rim" in tab.url
 
     app.navigate("Runs", "runs")
+    assert tab.url.split("?")[0].endswith("/runs")
     direct_visits(app, server, "chain-rim")
 
     app.open(f"{server}/probes?run=../../etc", "Probes", "bad run name")
@@ -95,4 +124,3 @@ def test_every_page_in_a_browser(server, browser, runs_root, tmp_path):
     print("\npage render times (s):")
     for key, seconds in app.times.items():
         print(f"  {key:36s} {seconds:6.2f}")
-    print(f"saved {tmp_path / 'render_times.json'}")
