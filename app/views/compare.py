@@ -1,4 +1,5 @@
-"""Compare: two runs side by side, on the same example and on the same analyses."""
+"""Compare: two runs side by side, on the same example and on the same analysis (chosen in
+the page, ``?analysis=``)."""
 
 import streamlit as st
 
@@ -44,16 +45,18 @@ with common.shown():
                               key, col)
 
 st.header("The same analyses")
-for title, show, section in (("Probes", blocks.show_probes, None),
-                             ("Alignment", blocks.show_alignment, None),
-                             ("Correctness probe", blocks.show_correctness, "readouts"),
-                             ("Interventions", blocks.show_interventions, "interventions")):
-    sides = (("A", name_a, run_a), ("B", name_b, run_b))
-    if section and not any(common.applies(run, section) for _, _, run in sides):
-        continue  # neither run's method has it: no empty section
-    st.subheader(title)
-    for (side, name, run), col in zip(sides, st.columns(2)):
-        col.caption(f"{side}: {name}")
-        if not (section and common.not_applicable(run, section, col)):
-            show(run, f"{side}-{name}", col)
+ANALYSES = {"Probes": (blocks.show_probes, None), "Alignment": (blocks.show_alignment, None),
+            "Correctness probe": (blocks.show_correctness, "readouts"),
+            "Interventions": (blocks.show_interventions, "interventions")}
+sides = (("A", name_a, run_a), ("B", name_b, run_b))
+# one analysis at a time (``?analysis=``): eight figures at once made the page slow to draw;
+# an analysis neither run's method has is not offered
+offered = [t for t, (_, section) in ANALYSES.items()
+           if not section or any(common.applies(run, section) for _, _, run in sides)]
+title = common.pick("analysis", offered, "analysis", st)
+show, section = ANALYSES[title]
+for (side, name, run), col in zip(sides, st.columns(2)):
+    col.caption(f"{side}: {name}")
+    if not (section and common.not_applicable(run, section, col)):
+        show(run, f"{side}-{name}", col)
 common.footer()

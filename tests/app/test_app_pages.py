@@ -465,16 +465,23 @@ def test_compare_shows_two_runs_on_the_same_example_and_analyses(page, runs_root
     assert pair["run"].tolist() == ["chain-cot", "chain-rim"]
     grids = [t for t in tables(at) if "step 0" in t.columns]
     assert len(grids) == 2  # one lens per run
+    # one analysis at a time, Probes first: both runs' probe heatmaps and nothing else
+    assert chosen(at, "analysis").options == ["Probes", "Alignment", "Correctness probe",
+                                              "Interventions"]
     assert len([t for t in titles(at) if t.startswith("Linear probes")]) == 2
+    assert not any(t.startswith("Interventions") for t in titles(at))
     # B (CoT) has neither readouts nor latent steps: its column says so, A's shows the analysis
-    captions = text(at, "caption")
-    assert "Not applicable: the cot method has no readouts (RiM only)." in captions
-    assert "Not applicable: the cot method has no latent steps in its prompt to edit." in captions
+    at = page("compare", run="chain-rim", run_b="chain-cot", analysis="Correctness probe")
+    assert "Not applicable: the cot method has no readouts (RiM only)." in text(at, "caption")
+    chosen(at, "analysis").set_value("Interventions").run()
+    assert at.query_params["analysis"] == "Interventions"  # the view is in the URL
+    assert "Not applicable: the cot method has no latent steps in its prompt to edit." in \
+        text(at, "caption")
     assert "interventions.json: no interventions.json" not in text(at, "info")
     assert any(t.startswith("Interventions on rim blocks") for t in titles(at))
-    # a pair without a RiM run shows no correctness section at all
+    # a pair without a RiM run is not offered the correctness probe
     at = page("compare", run="chain-cot", run_b="chain-cot")
-    assert "Correctness probe" not in [h.value for h in at.subheader]
+    assert "Correctness probe" not in chosen(at, "analysis").options
 
 
 def test_lwb_app_refuses_a_runs_root_that_is_not_a_directory(tmp_path):
