@@ -8,6 +8,13 @@ Text is split into words, numbers, special tokens and single punctuation marks::
 ``decode`` inverts ``encode`` on the project's canonical text (words separated by one space,
 ``. , ? :`` glued to the word before, ``<<…>>`` written without spaces), so a decoded prediction
 compares equal to the reference string. An unknown word is a :class:`UserError` naming it.
+
+:meth:`Tokenizer.encode` is a Hugging Face ``tokenizers`` ``WordLevel`` model (``Tokenizer.hf``,
+as :mod:`workbench.bpe`'s imported tokenizers have) behind a pre-tokenizer that splits exactly as
+:data:`WORD_PATTERN` does; :func:`split_words`, which the tasks call to count and find words,
+stays Python's ``re`` on that pattern (several times faster on these short texts).
+Decoding stays :func:`join_words`: no ``tokenizers`` decoder writes ``<<a+4=7>>`` without spaces
+while gluing ``.`` to the word before it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 from workbench.errors import UserError
 from workbench.io import atomic_write_text
@@ -32,7 +41,12 @@ SPECIAL_TOKENS = (
     PAD, BOS, EOS, BOT, EOT, LATENT, PAUSE, BLOCK_OPEN, MEMORY, BLOCK_CLOSE, READOUT, ANSWER, SEP
 )
 
+#: What a word is: a special token, ``<<`` or ``>>``, a run of letters, a run of digits, or any
+#: other single non-space character. The ``tokenizers`` pre-tokenizer (:func:`_pre_tokenizer`) is
+#: written from it.
 WORD_PATTERN = re.compile(r"<[a-z/]+>|<<|>>|[A-Za-z_]+|\d+|\S")
+#: the WordLevel model's unknown token: never a word (a word holds no space)
+_UNKNOWN = " unknown word "
 _GLUE_LEFT = {".", ",", "?", ":", ";", "!"}
 FORMAT_VERSION = 1
 
@@ -64,6 +78,36 @@ class TextTemplate:
 
     def fill(self, name: str, text: str) -> str:
         return getattr(self, name).replace("{}", text)
+
+
+def _char_class(chars: Sequence[str]) -> str:
+    """A regex character class of ``chars`` as ranges of ``\\x{…}`` code points."""
+    out, codes = [], sorted(map(ord, chars))
+    start = prev = codes[0]
+    for c in [*codes[1:], -1]:
+        if c != prev + 1:
+            out.append(f"\\x{{{start:x}}}" + (f"-\\x{{{prev:x}}}" if prev > start else ""))
+            start = c
+        prev = c
+    return "".join(out)
+
+
+@cache
+def _pre_tokenizer() -> Any:
+    """The ``tokenizers`` pre-tokenizer that splits as :data:`WORD_PATTERN`: Python's whitespace
+    removed, then each match of the pattern one piece (``pre_tokenize_str`` gives
+    :func:`split_words`'s words). Its regex engine (Oniguruma) reads
+    ``\\d`` and ``\\s`` by another Unicode table than Python's (``\\x1c``-``\\x1f`` are spaces
+    to Python only; digits added in later Unicode versions differ), so both are written out as
+    the characters Python's ``re`` gives them here (none lies past plane 1; ~30 ms, once)."""
+    from tokenizers import Regex, pre_tokenizers
+
+    chars = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x20000)))
+    digits, spaces = _char_class(re.findall(r"\d", chars)), _char_class(re.findall(r"\s", chars))
+    pattern = WORD_PATTERN.pattern.replace(r"\d", f"[{digits}]").replace(r"\S", f"[^{spaces}]")
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(f"[{spaces}]+"), behavior="removed"),
+        pre_tokenizers.Split(Regex(pattern), behavior="isolated")])
 
 
 def split_words(text: str) -> list[str]:
@@ -103,6 +147,22 @@ class Tokenizer:
         self.index: dict[str, int] = {w: i for i, w in enumerate(self.vocab)}
         self.name = name
 
+    @cached_property
+    def hf(self) -> Any:
+        """The ``tokenizers.Tokenizer``: a ``WordLevel`` model of :attr:`vocab` (ids in its order,
+        the unknown token one past the end) behind the pre-tokenizer of :data:`WORD_PATTERN`; no
+        added tokens (a special token is a word of the pattern like any other), no normalizer,
+        nothing added around a text."""
+        from tokenizers import Tokenizer as HF
+        from tokenizers import models
+
+        hf = HF(models.WordLevel({**self.index, _UNKNOWN: len(self.vocab)}, unk_token=_UNKNOWN))
+        hf.pre_tokenizer = _pre_tokenizer()
+        return hf
+
+    def __getstate__(self) -> dict[str, Any]:  # pickled without the derived tokenizers object
+        return {k: v for k, v in self.__dict__.items() if k != "hf"}
+
     # -- construction ---------------------------------------------------------------------------
     @classmethod
     def from_texts(cls, texts: Iterable[str], *, name: str = "") -> Tokenizer:
@@ -127,12 +187,10 @@ class Tokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``; raises :class:`UserError` on a word outside the vocabulary."""
-        ids = []
-        for w in split_words(text):
-            i = self.index.get(w)
-            if i is None:
-                raise UserError(f"unknown token {w!r} (not in the {self.name or 'run'} vocabulary)")
-            ids.append(i)
+        ids = self.hf.encode(text, add_special_tokens=False).ids
+        if len(self.vocab) in ids:
+            w = next(w for w in split_words(text) if w not in self.index)
+            raise UserError(f"unknown token {w!r} (not in the {self.name or 'run'} vocabulary)")
         return ids
 
     def decode(self, ids: Iterable[int], *, skip_special: bool = False) -> str:
