@@ -84,9 +84,17 @@ def _analysis(run: str, name: str, stamp: float) -> Any:
     return browse.read_analysis(Path(run), name)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _table(run: str, name: str, stamp: float) -> Any:
+    return browse.read_analysis(Path(run), name)
+
+
 def analysis(run: Path, name: str) -> Any:
-    """``<run>/analyses/<name>`` (JSON or parquet), cached by path and modification time."""
-    return _analysis(str(run), name, browse.mtime(browse.analysis_path(run, name)))
+    """``<run>/analyses/<name>`` (JSON or parquet), cached by path and modification time. A
+    parquet table is held once (``cache_resource``: never copied or pickled per page, which cost
+    more than reading it); pages filter it and never change it in place."""
+    read = _table if name.endswith(".parquet") else _analysis
+    return read(str(run), name, browse.mtime(browse.analysis_path(run, name)))
 
 
 @st.cache_data(show_spinner=False)
