@@ -25,7 +25,15 @@ from tqdm import tqdm
 from train import checkpoint
 from train.config import TrainConfig
 from train.data import fresh_examples, load_split, tokenize_split
-from train.distributed import World, barrier, setup, sum_gradients, sum_scalar, teardown
+from train.distributed import (
+    Objective,
+    World,
+    barrier,
+    parallel,
+    setup,
+    sum_scalar,
+    teardown,
+)
 from train.imported import grown_state, is_imported, model_config_for, tokenizer_for
 from train.prefetch import Prefetch
 from train.resume import check_same_run, truncate_log
@@ -218,6 +226,9 @@ class Trainer:
         extra = self.method.attach(self.model, seed=cfg.seed)
         self.trainable: torch.nn.Module = (self.model if extra is None
                                            else torch.nn.ModuleList([self.model, extra]))
+        #: a step's loss as one module call; :meth:`run` wraps it for data parallelism
+        self.objective = Objective(self.trainable, self.batch_loss)
+        self.step_loss: torch.nn.Module = self.objective
         if cfg.compile:
             from workbench.fused import compile_for
 
@@ -296,6 +307,8 @@ class Trainer:
             start = int(state["step"])
             if world.main:
                 truncate_log(self.out / LOG, start)
+        # after restoring: DDP starts from rank 0's weights (every rank restored the same)
+        self.step_loss = parallel(self.objective, world)
         if start >= self.total and (self.out / METRICS).exists():
             from workbench.artifacts import Metrics, read_dict
 
@@ -372,11 +385,15 @@ class Trainer:
                  for i, ex in zip(ids, examples)]
         return self.method.collate(items, cfg.device)
 
+    def batch_loss(self, batch: Batch) -> torch.Tensor:
+        """This rank's share of the batch's loss: its examples' sum over the global batch
+        size (the shares add up to the loss of the whole batch)."""
+        return self.method.loss_sum(self.model, batch) / self.cfg.batch_size
+
     def train_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> tuple[float, int]:
-        cfg, world, model = self.cfg, self.world, self.model
-        loss = self.method.loss_sum(model, batch) / cfg.batch_size
-        loss.backward()
-        sum_gradients(self.trainable, world)
+        cfg, world = self.cfg, self.world
+        loss = self.step_loss(batch)
+        loss.backward()  # under torchrun, DDP has summed the gradients when this returns
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.trainable.parameters(), cfg.grad_clip)
         loss_value = sum_scalar(float(loss.detach()), world)
