@@ -42,6 +42,9 @@ def setup(device: str) -> World:
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        # one GPU per worker: "cuda" then means this worker's own (NCCL refuses two on one)
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     return World(dist.get_rank(), dist.get_world_size())

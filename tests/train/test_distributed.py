@@ -31,14 +31,14 @@ COMMON = dict(steps=STEPS, batch_size=BATCH, log_every=1, checkpoint_every=3, n_
 #: Options that take each method's curriculum to its last stage within STEPS steps (a method
 #: not named here trains with its ``tiny_options``): Coconut's thoughts replace both steps of
 #: the tiny chain by step 4, iCoT removes the whole CoT (16 tokens) by step 4, RiM's stage 2
-#: begins at step 3. CODI's distillation divides by the teacher states' std over the examples
-#: a worker sees, not the whole batch's (two workers' weights then differ by ~5e-4 after six
-#: steps): off here, so the two workers compute the one process's loss.
+#: begins at step 3. CODI keeps its default distillation divided by the teacher states' std,
+#: which is the whole global batch's under two workers too (``codi.batch_std``; a worker's own
+#: std made the weights differ by ~5e-4 after six steps).
 OPTIONS = {
     "pause": {"pauses": 2},
     "coconut": {"epochs_per_stage": 1},
     "icot": {"remove_per_stage": 8, "epochs_per_stage": 1},
-    "codi": {"thoughts": 2, "projection_dim": 16, "distill_div_std": False},
+    "codi": {"thoughts": 2, "projection_dim": 16},
     "rim": {"stage1_fraction": 0.5},
 }
 #: the method whose one-process run is interrupted after its checkpoint at step 3 and resumed

@@ -114,9 +114,26 @@ def distillation(student: Sequence[Tensor], teacher: Sequence[Tensor], kind: str
         else:
             loss = F.mse_loss(s, t)
         if div_std:
-            loss = loss / t.std() if kind == "smooth_l1" else loss / t.std() ** 2
+            std = batch_std(t)
+            loss = loss / std if kind == "smooth_l1" else loss / std ** 2
         total = total + loss
     return total / len(student)
+
+
+def batch_std(t: Tensor) -> Tensor:
+    """``t.std()`` over the whole global batch: under data-parallel training each worker holds a
+    share of the batch, so the count, sum and sum of squares are summed across workers first
+    (``t`` is the detached teacher: no gradient flows through the sum). In one process it is
+    ``t.std()`` itself, so single-process runs are unchanged."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return t.std()
+    x = t.detach().double()
+    moments = torch.stack([x.new_tensor(float(x.numel())), x.sum(), (x * x).sum()])
+    dist.all_reduce(moments)
+    n, total, squares = moments
+    return ((squares - total * total / n) / (n - 1)).clamp_min(0).sqrt().to(t.dtype)
 
 
 class CODI(Method):
