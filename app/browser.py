@@ -35,7 +35,8 @@ RENDERED = """([title, footer]) => {
 
 #: Where parts of a page's figures overlap: per plotly chart, colour bars on a plot area or on
 #: each other, subplot titles (annotations) on each other or on the figure title, the legend on
-#: a plot area, anything sticking out of its chart; and charts on each other. Returns one line
+#: a plot area, point labels on each other or on another marker (charts of up to 100 points),
+#: anything sticking out of its chart; and charts on each other. Returns one line
 #: per overlap (chart number, the two parts, the overlap in px).
 OVERLAPS = r"""() => {
   const box = e => e.getBoundingClientRect();
@@ -64,6 +65,13 @@ OVERLAPS = r"""() => {
         .filter(([n, _]) => !n.endsWith('" "') && n.includes('"'));
     const title = named('.gtitle', c, 'title');
     const legend = named('g.legend', c, 'legend');
+    // labels drawn beside markers (a graph's node names): on each other, and on another
+    // marker in charts small enough to label every point (a dense scatter's labels may sit on
+    // its points)
+    const texts = named('.scatterlayer .textpoint text', c, 'label');
+    const points = [...c.querySelectorAll('.scatterlayer path.point')];
+    pairs(texts, texts, true);
+    if (points.length <= 100) pairs(texts, named('.scatterlayer path.point', c, 'marker'), false);
     pairs(bars, plots, false); pairs(bars, bars, true); pairs(notes, notes, true);
     pairs(notes, title, false); pairs(legend, plots, false); pairs(bars, legend, false);
     const frame = box(c);

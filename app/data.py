@@ -383,7 +383,7 @@ def readouts(steps: Any) -> Any:
         "block": blocks["step"].astype(int),  # from 0, as stored and shown everywhere
         "readout prediction": blocks["y_readout_prediction"],
         "correct": blocks["y_readout_correct"],
-        "proof step": [proof_label(r) for r in blocks.to_dict("records")],
+        "proof step": [proof_label(r) or None for r in blocks.to_dict("records")],  # none: –
     })
 
 

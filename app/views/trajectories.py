@@ -27,13 +27,11 @@ with common.shown():
 
         st.subheader(f"{name} · {example_id}")
         blocks.show_answer(example)
+        # the problem at full width: a narrow column made node labels run into the next node
+        blocks.show_problem(example, "problem")
         if common.applies(run, "readouts"):
-            left, right = st.columns([3, 2])
-            blocks.show_problem(example, "problem", left)
-            right.markdown("#### Readouts per memory block")
-            blocks.show_readouts(steps, example_id, "trajectory", right)
-        else:
-            blocks.show_problem(example, "problem")
+            st.markdown("#### Readouts per memory block")
+            blocks.show_readouts(steps, example_id, "trajectory")
 
         left, right = st.columns([3, 2])
         left.markdown("#### Latent steps through the logit lens")
