@@ -139,10 +139,17 @@ def test_a_resumed_run_that_fails_is_never_removed(tiny_chain, tmp_path, monkeyp
 
 
 # -- SIGTERM / SIGINT -----------------------------------------------------------------------------
+def _default_sigint() -> None:
+    # as in a terminal: a test suite started in the background (`make test &`) inherits SIGINT
+    # ignored, and Python then keeps ignoring it, so Ctrl-C could not be tested
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args, cwd):
     return subprocess.Popen([sys.executable, "-m", "lwb.cli", *args], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for(proc, ready, timeout=120.0):
