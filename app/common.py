@@ -259,10 +259,10 @@ SECTIONS = {"readouts": ("method", "readouts"), "interventions": ("method", "lat
             "frontier": ("task", "frontier")}
 
 
-def applies(run: Path, section: str) -> bool:
-    """Whether ``section`` applies to the run's method / task. A run whose config, method or
-    task cannot be read counts as having it, so that the page shows the section with its own
-    message (the broken config is reported elsewhere)."""
+def _declarer(run: Path, section: str) -> tuple[str, bool]:
+    """The name of the run's method or task that declares ``section``, and whether it applies.
+    A run whose config, method or task cannot be read counts as having it, so that the page
+    shows the section with its own message (the broken config is reported elsewhere)."""
     from workbench.methods import METHODS
     from workbench.tasks import TASKS
 
@@ -270,20 +270,21 @@ def applies(run: Path, section: str) -> bool:
     try:
         name = browse.check_config(run)[owner]["name"]
     except (UserError, KeyError, TypeError):
-        return True
+        return "?", True
     declared = (METHODS if owner == "method" else TASKS).get(name)
-    return declared is None or bool(getattr(declared, attribute))
+    return name, declared is None or bool(getattr(declared, attribute))
+
+
+def applies(run: Path, section: str) -> bool:
+    """Whether ``section`` applies to the run's method / task (:func:`_declarer`)."""
+    return _declarer(run, section)[1]
 
 
 def not_applicable(run: Path, section: str, where: Any = None) -> bool:
     """``True`` (after a one-line caption saying why) when ``section`` does not apply."""
-    if applies(run, section):
+    name, applied = _declarer(run, section)
+    if applied:
         return False
-    owner, _ = SECTIONS[section]
-    try:
-        name = browse.check_config(run)[owner]["name"]
-    except (UserError, KeyError, TypeError):
-        name = "?"
     why = {"readouts": f"the {name} method has no readouts (RiM only)",
            "interventions": f"the {name} method has no latent steps in its prompt to edit",
            "frontier": f"the {name} task has no graph, so no BFS frontier"}[section]
